@@ -1,0 +1,166 @@
+//! The validated configuration the rest of the filter works with.
+//!
+//! `parse.rs` turns the operator's JSON into these types; everything here is
+//! already checked (durations parsed, keys decoded, combinations consistent),
+//! so request-path code never re-validates.
+
+use std::time::Duration;
+
+/// What to do when the IdP gives a non-fatal answer (outage, 5xx, timeout...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Let the request through with a warning (availability; seed default).
+    Allow,
+    /// Reject the request with 401 (security).
+    Deny,
+}
+
+/// How the client authenticates at the IdP token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic with url-encoded client id and secret (RFC 6749 §2.3.1).
+    SecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    SecretPost,
+}
+
+/// One endpoint at the IdP, split into what a `dispatch_http_call` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The full URL as configured (for logs and docs only).
+    pub url: String,
+    /// `:path` including the query string.
+    pub path: String,
+    /// `:authority` to send (configured `idp.authority`, else the URL's host[:port]).
+    pub authority: String,
+    /// `:scheme` of the URL (`https` or `http`).
+    pub scheme: String,
+}
+
+/// Where and how vigil talks to the upstream IdP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpConfig {
+    /// First argument of `dispatch_http_call`: an Envoy cluster name
+    /// (`outbound|443||idp.example.com` in Istio) or, on nginx, `host:port`.
+    pub upstream: String,
+    pub token_endpoint: Endpoint,
+    pub userinfo_endpoint: Endpoint,
+    pub client_id: String,
+    /// Resolved at configure time (inline value or VM environment variable).
+    pub client_secret: String,
+    pub client_auth: ClientAuth,
+}
+
+/// A key the filter accepts for downstream tokens.
+#[derive(Clone)]
+pub struct VerificationKey {
+    /// `kid` the token header must carry to select this key; `None` = any kid
+    /// (only allowed when a single key is configured).
+    pub kid: Option<String>,
+    pub material: KeyMaterial,
+}
+
+/// Key material, one variant per algorithm family so that an HMAC secret can
+/// never be used to check an asymmetric token or the reverse.
+#[derive(Clone)]
+pub enum KeyMaterial {
+    Hs256(Vec<u8>),
+    Es256(jwt_simple::prelude::ES256PublicKey),
+    EdDsa(jwt_simple::prelude::Ed25519PublicKey),
+    Rs256(jwt_simple::prelude::RS256PublicKey),
+}
+
+impl KeyMaterial {
+    /// The JOSE `alg` this material verifies.
+    pub fn alg(&self) -> &'static str {
+        match self {
+            KeyMaterial::Hs256(_) => "HS256",
+            KeyMaterial::Es256(_) => "ES256",
+            KeyMaterial::EdDsa(_) => "EdDSA",
+            KeyMaterial::Rs256(_) => "RS256",
+        }
+    }
+}
+
+impl std::fmt::Debug for VerificationKey {
+    // Never print key material (HMAC secrets are secrets).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerificationKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.material.alg())
+            .finish()
+    }
+}
+
+/// How downstream (vigil-issued) tokens are found and checked.
+#[derive(Debug, Clone)]
+pub struct DownstreamConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// Allowed `alg` values; every configured key's alg must be in it.
+    pub algorithms: Vec<String>,
+    pub keys: Vec<VerificationKey>,
+    /// Clock skew tolerated on `exp`/`nbf`.
+    pub leeway: Duration,
+    /// Cookie that carries the token for browsers.
+    pub cookie_name: String,
+    /// Request header that carries `Bearer <token>` (lower-case).
+    pub header: String,
+}
+
+/// Conditions on the userinfo claims, checked at login and on every fresh
+/// userinfo answer; a rule no longer met is handled like a fatal answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizationRules {
+    /// Globs (`*` any run, `?` one char) on `sub`; empty = no condition.
+    pub allowed_subjects: Vec<String>,
+    /// Globs on `email`; empty = no condition.
+    pub allowed_emails: Vec<String>,
+    /// Exact domains (case-insensitive) the `email` must end in after `@`.
+    pub allowed_email_domains: Vec<String>,
+    /// Claim holding the user's groups (array of strings or one string).
+    pub groups_claim: String,
+    /// Every one of these groups must be present.
+    pub required_groups: Vec<String>,
+    /// Require `email_verified == true`.
+    pub require_email_verified: bool,
+}
+
+/// One identity header sent to the upstream service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeader {
+    /// Lower-case header name; incoming copies are always stripped.
+    pub header: String,
+    /// Claim name in the userinfo (or downstream token) claims.
+    pub claim: String,
+}
+
+/// The whole validated plugin configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `0` disables revalidation.
+    pub revalidate_interval: Duration,
+    /// Bound on one revalidation (refresh + userinfo together).
+    pub revalidate_timeout: Duration,
+    pub on_failure: FailurePolicy,
+    /// Under `Allow`: deny anyway once the last success is older than this.
+    pub max_staleness: Option<Duration>,
+    /// Refresh the upstream access token when it expires within this margin.
+    pub refresh_margin: Duration,
+    pub idp: IdpConfig,
+    pub downstream: DownstreamConfig,
+    pub rules: AuthorizationRules,
+    pub identity_headers: Vec<IdentityHeader>,
+    /// Prefix of every shared-data key and queue name.
+    pub shared_data_prefix: String,
+    /// Number of session slots in shared data (the memory bound).
+    pub max_sessions: u32,
+    /// Number of revocation buckets in shared data.
+    pub revocation_buckets: u32,
+    /// Longest lifetime of a downstream token (revocations older than this
+    /// are dropped from shared data: every token they covered has expired).
+    pub max_token_lifetime: Duration,
+    /// Tick period: how often followers poll and paused requests are checked
+    /// against their deadline (the only wake-up path on nginx).
+    pub poll_interval: Duration,
+}

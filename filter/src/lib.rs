@@ -1,0 +1,7 @@
+//! vigil: a proxy-wasm HTTP filter that checks downstream tokens inline and
+//! periodically revalidates the user's upstream OpenID Connect session.
+//!
+//! Everything outside `adapter` is pure logic with no proxy-wasm import; it is
+//! unit-tested natively. The adapter exists only in the wasm32 build.
+
+pub mod config;
