@@ -45,3 +45,6 @@ test: wasm probes lint
 clean:
 	$(CARGO) clean
 	rm -rf $(DIST)
+
+# Further targets (packaging, test IdP, e2e, demo) live in mk/*.mk.
+-include mk/*.mk
