@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// The upstream app behind the proxy in end-to-end tests and `make demo`: it answers every request with what it
+// received (method, path, headers; JSON, or a small HTML page when the client prefers HTML), so a test can see
+// which identity headers the proxy forwarded and that spoofed ones were stripped.
+// Usage: node echo-upstream.mjs [--port N]   (env ECHO_PORT; 0 or absent = a free port)
+// Ready line on stdout: {"url":"http://127.0.0.1:PORT","port":PORT,"pid":PID}
+
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { port: { type: 'string' } }, strict: true });
+const port = Number(values.port ?? process.env.ECHO_PORT ?? 0);
+if (!Number.isInteger(port) || port < 0) {
+  console.error('error: --port must be a non-negative integer');
+  process.exit(2);
+}
+
+const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function prefersHtml(accept = '') {
+  const html = accept.indexOf('text/html');
+  const json = accept.indexOf('application/json');
+  return html !== -1 && (json === -1 || html < json);
+}
+
+function page(echo) {
+  const rows = Object.entries(echo.headers)
+    .map(([name, value]) => `<tr><td>${escapeHtml(name)}</td><td>${escapeHtml(value)}</td></tr>`)
+    .join('\n');
+  return `<!doctype html><html><head><meta charset="utf-8"><title>echo upstream</title></head>
+<body><h1>Hello from the upstream app</h1><p id="request">${escapeHtml(echo.method)} ${escapeHtml(echo.path)}</p>
+<table id="headers"><tr><th>header</th><th>value</th></tr>
+${rows}
+</table></body></html>`;
+}
+
+let requests = 0;
+const server = http.createServer((req, res) => {
+  requests += 1;
+  req.resume();
+  req.on('end', () => {
+    const echo = { method: req.method, path: req.url, headers: req.headers, requests };
+    if (prefersHtml(req.headers.accept)) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(page(echo));
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(`${JSON.stringify(echo)}\n`);
+    }
+  });
+});
+server.keepAliveTimeout = 30_000;
+
+const sockets = new Set();
+server.on('connection', (socket) => {
+  sockets.add(socket);
+  socket.once('close', () => sockets.delete(socket));
+});
+
+function stop() {
+  server.close(() => process.exit(0));
+  for (const socket of sockets) socket.destroy();
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+server.listen(port, '127.0.0.1', () => {
+  const actual = server.address().port;
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${actual}`, port: actual, pid: process.pid })}\n`);
+});
