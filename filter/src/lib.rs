@@ -5,3 +5,4 @@
 //! unit-tested natively. The adapter exists only in the wasm32 build.
 
 pub mod config;
+pub mod store;
