@@ -54,10 +54,11 @@ function updateSettings(settings, patch) {
 }
 
 export function controlHandler({ accounts, users, settings, counters, faults }) {
+  const withHung = (snapshot) => ({ ...snapshot, faults: { ...snapshot.faults, hungNow: faults.hungCount() } });
   const routes = [
     ['GET', /^\/health$/, () => ({ ok: true })],
-    ['GET', /^\/counters$/, () => counters.snapshot()],
-    ['POST', /^\/counters\/reset$/, () => { counters.reset(); return counters.snapshot(); }],
+    ['GET', /^\/counters$/, () => withHung(counters.snapshot())],
+    ['POST', /^\/counters\/reset$/, () => { counters.reset(); return withHung(counters.snapshot()); }],
     ['GET', /^\/settings$/, () => ({ ...settings })],
     ['POST', /^\/settings$/, (_m, body) => updateSettings(settings, body)],
     ['POST', /^\/default-user$/, (_m, body) => updateSettings(settings, { defaultUser: body.sub })],
