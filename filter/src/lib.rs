@@ -6,3 +6,5 @@
 
 pub mod config;
 pub mod store;
+pub mod metrics;
+pub mod reply;
