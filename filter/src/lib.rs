@@ -8,3 +8,5 @@ pub mod config;
 pub mod store;
 pub mod metrics;
 pub mod reply;
+pub mod session;
+pub mod revalidation;

@@ -1,0 +1,208 @@
+//! The session record stored under `P s/<slot>`.
+//!
+//! Decoding never fails loudly: an empty value (Envoy's "removed"), bytes that
+//! are not this version's JSON, or a record of another version are all
+//! "absent", so a corrupt or foreign record can never trap the filter.
+
+use serde::{Deserialize, Serialize};
+
+/// Version written into every record; others decode as absent.
+pub const RECORD_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    Live,
+    /// Ended by a fatal answer (or a non-fatal one under `deny`); the slot is
+    /// free for the next login.
+    Dead,
+}
+
+/// The last failed revalidation attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// `FatalReason::as_str()` or `NonFatalReason::as_str()`.
+    pub class: String,
+    pub at_ns: u64,
+}
+
+/// The revalidation lease: at most one live per session, across every VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Uid of the leader's VM (hex).
+    pub owner: String,
+    /// Identifies this run of the leader (its start time); `(owner, job)` is
+    /// unique because a new lease is only taken after the previous deadline.
+    pub job: u64,
+    pub deadline_ns: u64,
+    /// Queue tokens of other VMs with paused requests (each at most once).
+    #[serde(default)]
+    pub waiters: Vec<u32>,
+}
+
+impl Lease {
+    /// Still protects the session (not past its deadline).
+    pub fn is_live(&self, now_ns: u64) -> bool {
+        now_ns < self.deadline_ns
+    }
+
+    pub fn is_held_by(&self, owner: &str, job: u64) -> bool {
+        self.owner == owner && self.job == job
+    }
+}
+
+/// One upstream session, as in `docs/design.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub v: u32,
+    /// Must equal the nonce in the downstream token's `sid`.
+    pub nonce: String,
+    pub sub: String,
+    pub state: SessionState,
+    pub created_ns: u64,
+    /// End of the login session (no revalidation extends it).
+    pub expires_ns: u64,
+    pub access_token: String,
+    pub access_expires_ns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Last successful validation (login counts).
+    pub validated_ns: u64,
+    /// Last revalidation attempt that finished, whatever its outcome.
+    pub attempt_ns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    /// Incremented by every finished revalidation (waiters compare it).
+    pub seq: u64,
+}
+
+impl Session {
+    /// The record in `bytes`, or `None` for empty, unparsable or foreign data.
+    pub fn decode(bytes: &[u8]) -> Option<Session> {
+        if bytes.is_empty() {
+            return None;
+        }
+        let session: Session = serde_json::from_slice(bytes).ok()?;
+        (session.v == RECORD_VERSION).then_some(session)
+    }
+
+    /// JSON bytes; `None` only if serialization failed (never for these
+    /// types, but an empty write would delete the record, so callers skip it).
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        serde_json::to_vec(self).ok().filter(|b| !b.is_empty())
+    }
+
+    /// Live, not expired: a request carrying this record's nonce may pass.
+    pub fn is_usable(&self, now_ns: u64) -> bool {
+        self.state == SessionState::Live && now_ns < self.expires_ns
+    }
+
+    /// The live lease, if any.
+    pub fn live_lease(&self, now_ns: u64) -> Option<&Lease> {
+        self.lease.as_ref().filter(|l| l.is_live(now_ns))
+    }
+
+    /// Ends the session: state dead, secrets wiped, lease cleared, waiters
+    /// told by `seq`.
+    pub fn kill(&mut self, class: &str, now_ns: u64) {
+        self.state = SessionState::Dead;
+        self.access_token.clear();
+        self.refresh_token = None;
+        self.claims = None;
+        self.lease = None;
+        self.attempt_ns = now_ns;
+        self.failure = Some(Failure {
+            class: class.to_owned(),
+            at_ns: now_ns,
+        });
+        self.seq = self.seq.wrapping_add(1);
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn sample_session(nonce: &str, sub: &str, now_ns: u64) -> Session {
+    Session {
+        v: RECORD_VERSION,
+        nonce: nonce.to_owned(),
+        sub: sub.to_owned(),
+        state: SessionState::Live,
+        created_ns: now_ns,
+        expires_ns: now_ns + 3_600_000_000_000,
+        access_token: "at-0".to_owned(),
+        access_expires_ns: now_ns + 600_000_000_000,
+        refresh_token: Some("rt-0".to_owned()),
+        validated_ns: now_ns,
+        attempt_ns: now_ns,
+        failure: None,
+        claims: Some(serde_json::json!({"sub": sub})),
+        lease: None,
+        seq: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn round_trips_and_omits_absent_options() {
+        let mut s = sample_session("n", "alice", 5);
+        s.refresh_token = None;
+        s.claims = None;
+        let bytes = s.encode().unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(!text.contains("refresh_token") && !text.contains("lease"), "{text}");
+        assert!(text.contains("\"state\":\"live\""), "{text}");
+        assert_eq!(Session::decode(&bytes), Some(s));
+    }
+
+    #[test]
+    fn empty_garbage_and_foreign_versions_are_absent() {
+        assert_eq!(Session::decode(b""), None);
+        assert_eq!(Session::decode(b"\xff\x00{"), None);
+        assert_eq!(Session::decode(b"{\"v\":1}"), None);
+        assert_eq!(Session::decode(b"[1,2,3]"), None);
+        let mut s = sample_session("n", "alice", 5);
+        s.v = 2;
+        assert_eq!(Session::decode(&s.encode().unwrap()), None);
+        let text = String::from_utf8(sample_session("n", "a", 5).encode().unwrap()).unwrap();
+        let bad_state = text.replace("\"live\"", "\"zombie\"");
+        assert_eq!(Session::decode(bad_state.as_bytes()), None);
+    }
+
+    #[test]
+    fn kill_wipes_secrets_and_advances_seq() {
+        let mut s = sample_session("n", "alice", 5);
+        s.lease = Some(Lease {
+            owner: "vm".into(),
+            job: 1,
+            deadline_ns: 10,
+            waiters: vec![3],
+        });
+        s.kill("invalid_grant", 7);
+        assert_eq!(s.state, SessionState::Dead);
+        assert!(s.access_token.is_empty() && s.refresh_token.is_none() && s.lease.is_none());
+        assert_eq!(s.seq, 1);
+        assert!(!s.is_usable(7));
+    }
+
+    #[test]
+    fn usability_and_lease_liveness_follow_the_clock() {
+        let mut s = sample_session("n", "alice", 0);
+        assert!(s.is_usable(s.expires_ns - 1));
+        assert!(!s.is_usable(s.expires_ns));
+        s.lease = Some(Lease {
+            owner: "vm".into(),
+            job: 1,
+            deadline_ns: 10,
+            waiters: vec![],
+        });
+        assert!(s.live_lease(9).is_some());
+        assert!(s.live_lease(10).is_none());
+    }
+}
