@@ -10,7 +10,7 @@ import { once } from 'node:events';
 
 import { spawnReady } from './lib/spawn.mjs';
 import { TestRp, control } from './lib/rp.mjs';
-import { CookieJar, login, request, confirmIdpLogout } from './login-client.mjs';
+import { CookieJar, follow, login, request, confirmIdpLogout } from './login-client.mjs';
 
 const PROVIDER = new URL('./provider.mjs', import.meta.url).pathname;
 const ECHO = new URL('./echo-upstream.mjs', import.meta.url).pathname;
@@ -252,6 +252,30 @@ test('delete a user; change a user\'s groups; default user; unknown users', T, a
   assert.equal((await rp.authorize({ loginHint: sub })).error, 'access_denied');
   await assert.rejects(control(ctl, 'GET', `/users/${sub}`), { status: 404 });
   await assert.rejects(control(ctl, 'POST', '/users/nobody/deprovision'), { status: 404 });
+});
+
+test('login form (make demo): without login_hint the interaction shows a user picker; posting a user logs in', T, async () => {
+  const sub = await newUser('form-user');
+  await control(ctl, 'POST', '/settings', { loginForm: true });
+  try {
+    const jar = new CookieJar();
+    const url = new URL(rp.metadata.authorization_endpoint);
+    url.search = new URLSearchParams({ client_id: 'vigil', redirect_uri: REDIRECT_URI, response_type: 'code', scope: 'openid' }).toString();
+    const page = await follow(url.href, { jar });
+    assert.equal(page.response.status, 200);
+    assert.match(page.response.body, new RegExp(`<button name="user" value="${sub}">`));
+    const action = /<form method="post" action="([^"]+)"/.exec(page.response.body)[1];
+    const done = await follow(new URL(action, rp.issuer).href, {
+      jar, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `user=${sub}`, stopAt: (u) => u.startsWith(REDIRECT_URI),
+    });
+    const code = new URL(done.stoppedAt).searchParams.get('code');
+    assert.ok(code);
+    const tokens = (await rp.exchange(code, undefined)).json;
+    assert.equal((await rp.userinfo(tokens.access_token)).json.sub, sub);
+  } finally {
+    await control(ctl, 'POST', '/settings', { loginForm: false });
+  }
 });
 
 test('revocation of the refresh token kills the grant (RFC 7009)', T, async () => {

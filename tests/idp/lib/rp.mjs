@@ -57,7 +57,7 @@ export class TestRp {
         authorization: `Basic ${Buffer.from(`${this.clientId}:${this.clientSecret}`).toString('base64')}`,
         'content-type': 'application/x-www-form-urlencoded',
       },
-      body: new URLSearchParams(params),
+      body: new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined)),
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
     return { status: response.status, headers: response.headers, json: await response.json().catch(() => undefined) };
