@@ -5,3 +5,10 @@
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+pub mod classify;
+
+pub use classify::{
+    classify_token_answer, classify_userinfo_answer, Class, FatalReason, IdpAnswer, NonFatalReason,
+    TokenGrant,
+};

@@ -10,7 +10,9 @@ pub mod slots;
 pub mod update;
 
 pub use record::{Failure, Lease, Session, SessionState, RECORD_VERSION};
-pub use revocation::{is_revoked, mint_time_ns, revocation_cutoff, revoke_subject, RevocationBucket};
+pub use revocation::{
+    is_revoked, mint_time_ns, revocation_cutoff, revoke_subject, RevocationBucket,
+};
 pub use slots::{
     allocate_slot, create_session, format_sid, new_nonce, parse_sid, session_key, CreatedSession,
     NewSession, SessionId, SlotChoice,

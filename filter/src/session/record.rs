@@ -156,7 +156,10 @@ mod tests {
         s.claims = None;
         let bytes = s.encode().unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(!text.contains("refresh_token") && !text.contains("lease"), "{text}");
+        assert!(
+            !text.contains("refresh_token") && !text.contains("lease"),
+            "{text}"
+        );
         assert!(text.contains("\"state\":\"live\""), "{text}");
         assert_eq!(Session::decode(&bytes), Some(s));
     }

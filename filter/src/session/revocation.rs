@@ -225,6 +225,9 @@ mod tests {
     fn bucket_index_is_stable_fnv1a() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(bucket_key("p:", 1024, "a"), format!("p:r/{}", 0xaf63_dc4c_8601_ec8cu64 % 1024));
+        assert_eq!(
+            bucket_key("p:", 1024, "a"),
+            format!("p:r/{}", 0xaf63_dc4c_8601_ec8cu64 % 1024)
+        );
     }
 }

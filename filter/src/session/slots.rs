@@ -127,7 +127,9 @@ pub fn allocate_slot(
             ));
         }
     }
-    victim.map(|(_, choice)| choice).ok_or(SessionError::NoSlots)
+    victim
+        .map(|(_, choice)| choice)
+        .ok_or(SessionError::NoSlots)
 }
 
 /// What a login knows about the new session.
@@ -271,7 +273,11 @@ mod tests {
         let expired = allocate_slot(&store, "vigil:", 1, &mut random, live.expires_ns).unwrap();
         assert!(!expired.evicts);
         store.set("vigil:s/0", b"{corrupt", 0).unwrap();
-        assert!(!allocate_slot(&store, "vigil:", 1, &mut random, 2).unwrap().evicts);
+        assert!(
+            !allocate_slot(&store, "vigil:", 1, &mut random, 2)
+                .unwrap()
+                .evicts
+        );
     }
 
     #[test]
@@ -288,7 +294,9 @@ mod tests {
                     waiters: vec![],
                 });
             }
-            store.set(&session_key("p:", slot), &s.encode().unwrap(), 0).unwrap();
+            store
+                .set(&session_key("p:", slot), &s.encode().unwrap(), 0)
+                .unwrap();
         }
         let mut n = 0u64;
         let mut cycle = || {
@@ -315,8 +323,14 @@ mod tests {
         let created = create_session(&store, &cfg, new.clone(), &mut random, 100).unwrap();
         let (record, _) = read_session(&store, &session_key("vigil:", created.slot)).unwrap();
         assert_eq!(record.nonce, created.nonce);
-        assert_eq!(parse_sid(&created.sid, cfg.max_sessions).unwrap().slot, created.slot);
-        assert_eq!((record.validated_ns, record.seq, record.state), (100, 0, SessionState::Live));
+        assert_eq!(
+            parse_sid(&created.sid, cfg.max_sessions).unwrap().slot,
+            created.slot
+        );
+        assert_eq!(
+            (record.validated_ns, record.seq, record.state),
+            (100, 0, SessionState::Live)
+        );
         assert_eq!(record.refresh_token.as_deref(), Some("rt"));
 
         let long = NewSession {
