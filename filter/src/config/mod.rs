@@ -1,7 +1,11 @@
 //! Plugin configuration: the validated model and its JSON parser.
 
 pub mod duration;
+mod keypath;
 pub mod model;
+pub mod parse;
+pub mod raw;
 
 pub use duration::parse_duration;
 pub use model::*;
+pub use parse::{parse, ConfigError};

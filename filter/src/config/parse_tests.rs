@@ -1,0 +1,577 @@
+use serde_json::{json, Value};
+
+use super::*;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-hs";
+const CLIENT_SECRET: &str = "s3cr3t-client-value";
+
+/// A 2048-bit RSA public key (from jwt-simple's own tests): RSA key
+/// generation is too slow for a debug-build unit test.
+const RSA_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAt5N44H1mpb5Wlx/0e7Cd
+oKTY8xt+3yMby8BgNdagVNkeCkZ4pRbmQXRWNC7qn//Zaxx9dnzHbzGCul5W0RLf
+d3oB3PESwsrQh+oiXVEPTYhvUPQkX0vBfCXJtg/zY2mY1DxKOIiXnZ8PaK/7Sx0a
+MmvR//0Yy2a5dIAWCmjPsxn+PcGZOkVUm+D5bH1+ZStcA/68r4ZSPix7Szhgl1Ro
+Hb9Q6JSekyZqM0Qfwhgb7srZVXC/9/m5PEx9wMVNYpYJBrXhD5IQm9RzE9oJS8T+
+Ai+4/5mNTNXI8f1rrYgffWS4wf9cvsEihrvEg9867B2f98L7ux9Llle7jsHCtwgV
+1wIDAQAB
+-----END PUBLIC KEY-----";
+
+fn base() -> Value {
+    json!({
+        "idp": {
+            "upstream": "outbound|443||idp.example.com",
+            "token_endpoint": "https://idp.example.com/oauth/token",
+            "userinfo_endpoint": "https://idp.example.com:8443/userinfo?schema=openid",
+            "client_id": "vigil",
+            "client_secret": CLIENT_SECRET
+        },
+        "downstream": {
+            "issuer": "https://vigil.local",
+            "audience": "app",
+            "algorithms": ["HS256"],
+            "keys": [{"alg": "HS256", "secret": SECRET}]
+        }
+    })
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "VIGIL_CLIENT_SECRET" => Some("from-env-secret".to_string()),
+        "VIGIL_HS_KEY" => Some(SECRET.to_string()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    }
+}
+
+fn parse_value(value: &Value) -> Result<Config> {
+    parse(value.to_string().as_bytes(), &env)
+}
+
+/// Applies `edit` to the base config and returns the error line.
+fn error_of(edit: impl FnOnce(&mut Value)) -> String {
+    let mut value = base();
+    edit(&mut value);
+    match parse_value(&value) {
+        Ok(_) => panic!("accepted: {value}"),
+        Err(e) => {
+            let line = e.to_string();
+            assert!(!line.contains('\n'), "one line: {line}");
+            assert!(
+                !line.contains(CLIENT_SECRET) && !line.contains(SECRET),
+                "{line}"
+            );
+            line
+        }
+    }
+}
+
+fn set(value: &mut Value, path: &str, new: Value) {
+    let mut target = value;
+    let parts: Vec<&str> = path.split('.').collect();
+    for part in &parts[..parts.len() - 1] {
+        target = &mut target[*part];
+    }
+    target[parts[parts.len() - 1]] = new;
+}
+
+fn remove(value: &mut Value, path: &str) {
+    let (parent, last) = path.rsplit_once('.').unwrap_or(("", path));
+    let mut target = value;
+    if !parent.is_empty() {
+        for part in parent.split('.') {
+            target = &mut target[part];
+        }
+    }
+    target.as_object_mut().unwrap().remove(last);
+}
+
+#[test]
+fn defaults_match_the_design_table() {
+    let config = parse_value(&base()).unwrap();
+    assert_eq!(config.revalidate_interval, Duration::from_secs(60));
+    assert_eq!(config.revalidate_timeout, Duration::from_secs(10));
+    assert_eq!(config.on_failure, FailurePolicy::Allow);
+    assert_eq!(config.max_staleness, None);
+    assert_eq!(config.refresh_margin, Duration::from_secs(30));
+    assert_eq!(config.poll_interval, Duration::from_millis(50));
+    assert_eq!(config.shared_data_prefix, "vigil:");
+    assert_eq!(config.max_sessions, 10_000);
+    assert_eq!(config.revocation_buckets, 1024);
+    assert_eq!(config.max_token_lifetime, Duration::from_secs(12 * 3600));
+    assert_eq!(config.idp.client_auth, ClientAuth::SecretBasic);
+    assert_eq!(config.idp.client_secret, CLIENT_SECRET);
+    assert_eq!(config.downstream.leeway, Duration::from_secs(30));
+    assert_eq!(config.downstream.cookie_name, "vigil_session");
+    assert_eq!(config.downstream.header, "authorization");
+    assert_eq!(config.downstream.keys.len(), 1);
+    assert_eq!(config.downstream.keys[0].kid, None);
+    assert_eq!(
+        config.rules,
+        AuthorizationRules {
+            groups_claim: "groups".to_string(),
+            ..AuthorizationRules::default()
+        }
+    );
+    assert!(config.identity_headers.is_empty());
+}
+
+#[test]
+fn endpoints_are_split_for_callouts() {
+    let config = parse_value(&base()).unwrap();
+    let token = &config.idp.token_endpoint;
+    assert_eq!(token.path, "/oauth/token");
+    assert_eq!(token.authority, "idp.example.com");
+    assert_eq!(token.scheme, "https");
+    let userinfo = &config.idp.userinfo_endpoint;
+    assert_eq!(userinfo.path, "/userinfo?schema=openid");
+    assert_eq!(userinfo.authority, "idp.example.com:8443");
+
+    let mut value = base();
+    set(&mut value, "idp.authority", json!("idp.internal"));
+    set(
+        &mut value,
+        "idp.token_endpoint",
+        json!("http://10.0.0.1:8080"),
+    );
+    let config = parse_value(&value).unwrap();
+    assert_eq!(config.idp.token_endpoint.path, "/");
+    assert_eq!(config.idp.token_endpoint.scheme, "http");
+    assert_eq!(config.idp.token_endpoint.authority, "idp.internal");
+    assert_eq!(config.idp.userinfo_endpoint.authority, "idp.internal");
+}
+
+#[test]
+fn every_key_is_read() {
+    let ed = jwt_simple::prelude::Ed25519KeyPair::generate();
+    let es = jwt_simple::prelude::ES256KeyPair::generate();
+    let value = json!({
+        "revalidate_interval": "1m30s",
+        "revalidate_timeout": "2s",
+        "on_failure": "allow",
+        "max_staleness": "10m",
+        "refresh_margin": "0",
+        "poll_interval": "1s",
+        "shared_data_prefix": "vigil-a:",
+        "max_sessions": 1,
+        "revocation_buckets": 65536,
+        "max_token_lifetime": "1h",
+        "idp": {
+            "upstream": "idp:443",
+            "authority": "idp.example.com",
+            "token_endpoint": "https://idp.example.com/token",
+            "userinfo_endpoint": "https://idp.example.com/userinfo",
+            "client_id": "c",
+            "client_secret_env": "VIGIL_CLIENT_SECRET",
+            "client_auth": "client_secret_post"
+        },
+        "downstream": {
+            "issuer": "i", "audience": "a",
+            "algorithms": ["EdDSA", "ES256", "HS256", "RS256"],
+            "keys": [
+                {"kid": "ed", "alg": "EdDSA", "public_key": ed.public_key().to_pem()},
+                {"kid": "es", "alg": "ES256", "public_key": es.public_key().to_pem().unwrap()},
+                {"kid": "hs", "alg": "HS256", "secret_env": "VIGIL_HS_KEY"},
+                {"kid": "rs", "alg": "RS256", "public_key": RSA_PEM}
+            ],
+            "leeway": "5s",
+            "cookie_name": "__Host-vigil",
+            "header": "x-vigil-token"
+        },
+        "rules": {
+            "allowed_subjects": ["user-*"],
+            "allowed_emails": ["*@Example.COM"],
+            "allowed_email_domains": ["Example.com"],
+            "groups_claim": "roles",
+            "required_groups": ["admins"],
+            "require_email_verified": true
+        },
+        "identity_headers": {"x-user": "sub", "x-email": "email"}
+    });
+    let config = parse_value(&value).unwrap();
+    assert_eq!(config.revalidate_interval, Duration::from_secs(90));
+    assert_eq!(config.max_staleness, Some(Duration::from_secs(600)));
+    assert_eq!(config.refresh_margin, Duration::ZERO);
+    assert_eq!(config.max_sessions, 1);
+    assert_eq!(config.revocation_buckets, 65536);
+    assert_eq!(config.idp.client_secret, "from-env-secret");
+    assert_eq!(config.idp.client_auth, ClientAuth::SecretPost);
+    let algs: Vec<&str> = config
+        .downstream
+        .keys
+        .iter()
+        .map(|k| k.material.alg())
+        .collect();
+    assert_eq!(algs, ["EdDSA", "ES256", "HS256", "RS256"]);
+    assert_eq!(config.downstream.header, "x-vigil-token");
+    assert_eq!(config.rules.allowed_emails, ["*@example.com"]);
+    assert_eq!(config.rules.allowed_email_domains, ["example.com"]);
+    assert!(config.rules.require_email_verified);
+    let headers: Vec<(&str, &str)> = config
+        .identity_headers
+        .iter()
+        .map(|h| (h.header.as_str(), h.claim.as_str()))
+        .collect();
+    assert_eq!(headers, [("x-email", "email"), ("x-user", "sub")]);
+}
+
+#[test]
+fn document_level_errors() {
+    assert_eq!(
+        parse(b"", &env).unwrap_err().to_string(),
+        "config: empty configuration (expected a JSON object)"
+    );
+    assert!(parse(b"{", &env)
+        .unwrap_err()
+        .to_string()
+        .starts_with("config: invalid JSON"));
+    assert_eq!(
+        parse(b"[]", &env).unwrap_err().to_string(),
+        "config: expected an object, found an array"
+    );
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_path() {
+    let line = error_of(|v| set(v, "revalidate_intervall", json!("1s")));
+    assert!(
+        line.starts_with("config key `revalidate_intervall`: unknown key"),
+        "{line}"
+    );
+    let line = error_of(|v| set(v, "idp.client_secrte", json!("x")));
+    assert!(
+        line.starts_with("config key `idp.client_secrte`: unknown key"),
+        "{line}"
+    );
+    let line = error_of(|v| v["downstream"]["keys"][0]["kyd"] = json!("x"));
+    assert!(
+        line.starts_with("config key `downstream.keys[0].kyd`: unknown key"),
+        "{line}"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    assert_eq!(
+        error_of(|v| set(v, "max_sessions", json!("100"))),
+        "config key `max_sessions`: expected a non-negative integer, found a string"
+    );
+    assert_eq!(
+        error_of(|v| set(v, "idp.client_id", json!(5))),
+        "config key `idp.client_id`: expected a string, found an integer"
+    );
+    assert_eq!(
+        error_of(|v| set(v, "revalidate_interval", json!(60))),
+        "config key `revalidate_interval`: expected a string, found an integer"
+    );
+    let line = error_of(|v| set(v, "on_failure", json!("maybe")));
+    assert!(
+        line.starts_with("config key `on_failure`: expected one of `allow`, `deny`"),
+        "{line}"
+    );
+    // A secret typed into the wrong field is not echoed.
+    let line = error_of(|v| set(v, "max_sessions", json!(CLIENT_SECRET)));
+    assert!(line.starts_with("config key `max_sessions`"), "{line}");
+}
+
+#[test]
+fn bad_durations_are_quoted_with_the_reason() {
+    let line = error_of(|v| set(v, "revalidate_interval", json!("6o s")));
+    assert!(
+        line.starts_with("config key `revalidate_interval`: invalid duration \"6o s\": "),
+        "{line}"
+    );
+    for key in [
+        "revalidate_timeout",
+        "refresh_margin",
+        "poll_interval",
+        "max_token_lifetime",
+        "downstream.leeway",
+    ] {
+        let line = error_of(|v| set(v, key, json!("10")));
+        assert!(
+            line.starts_with(&format!("config key `{key}`: invalid duration")),
+            "{line}"
+        );
+    }
+    let line = error_of(|v| set(v, "refresh_margin", json!("9000h")));
+    assert!(line.contains("too large"), "{line}");
+}
+
+#[test]
+fn missing_required_keys() {
+    for key in [
+        "idp",
+        "downstream",
+        "idp.upstream",
+        "idp.token_endpoint",
+        "idp.userinfo_endpoint",
+        "idp.client_id",
+        "downstream.issuer",
+        "downstream.audience",
+        "downstream.algorithms",
+        "downstream.keys",
+    ] {
+        assert_eq!(
+            error_of(|v| remove(v, key)),
+            format!("config key `{key}`: required key missing")
+        );
+    }
+    assert_eq!(
+        error_of(|v| remove(v, "idp.client_secret")),
+        "config key `idp.client_secret`: required key missing (or set `client_secret_env`)"
+    );
+    assert_eq!(
+        error_of(|v| remove(&mut v["downstream"]["keys"][0], "alg")),
+        "config key `downstream.keys[0].alg`: required key missing"
+    );
+}
+
+#[test]
+fn timing_combinations() {
+    assert_eq!(
+        error_of(|v| set(v, "revalidate_timeout", json!("0"))),
+        "config key `revalidate_timeout`: must be greater than 0"
+    );
+    let line = error_of(|v| {
+        set(v, "on_failure", json!("deny"));
+        set(v, "max_staleness", json!("10m"));
+    });
+    assert!(
+        line.starts_with("config key `max_staleness`: only allowed with"),
+        "{line}"
+    );
+    assert_eq!(
+        error_of(|v| set(v, "max_staleness", json!("30s"))),
+        "config key `max_staleness`: must be at least `revalidate_interval` (60000ms)"
+    );
+    let line = error_of(|v| {
+        set(v, "revalidate_interval", json!("0"));
+        set(v, "max_staleness", json!("30s"));
+    });
+    assert!(line.contains("has no effect"), "{line}");
+    for bad in ["9ms", "1001ms", "0"] {
+        assert_eq!(
+            error_of(|v| set(v, "poll_interval", json!(bad))),
+            "config key `poll_interval`: must be between 10ms and 1s"
+        );
+    }
+    for ok in ["10ms", "1s"] {
+        let mut value = base();
+        set(&mut value, "poll_interval", json!(ok));
+        assert!(parse_value(&value).is_ok());
+    }
+    let mut value = base();
+    set(&mut value, "revalidate_interval", json!("0"));
+    assert_eq!(
+        parse_value(&value).unwrap().revalidate_interval,
+        Duration::ZERO
+    );
+}
+
+#[test]
+fn integer_ranges() {
+    for (key, bad) in [
+        ("max_sessions", json!(0)),
+        ("max_sessions", json!(1_000_001)),
+        ("revocation_buckets", json!(65_537)),
+        ("revocation_buckets", json!(u64::MAX)),
+    ] {
+        let line = error_of(|v| set(v, key, bad));
+        assert!(
+            line.starts_with(&format!("config key `{key}`: must be between 1 and")),
+            "{line}"
+        );
+    }
+    assert!(error_of(|v| set(v, "max_sessions", json!(-1))).contains("`max_sessions`"));
+}
+
+#[test]
+fn client_secret_sources() {
+    let line = error_of(|v| set(v, "idp.client_secret_env", json!("VIGIL_CLIENT_SECRET")));
+    assert_eq!(
+        line,
+        "config key `idp.client_secret`: set only one of `client_secret` and `client_secret_env`"
+    );
+    let line = error_of(|v| {
+        remove(v, "idp.client_secret");
+        set(v, "idp.client_secret_env", json!("NOPE"));
+    });
+    assert_eq!(
+        line,
+        "config key `idp.client_secret_env`: environment variable `NOPE` is not set"
+    );
+    let line = error_of(|v| {
+        remove(v, "idp.client_secret");
+        set(v, "idp.client_secret_env", json!("EMPTY"));
+    });
+    assert!(line.ends_with("is empty"), "{line}");
+}
+
+#[test]
+fn endpoint_urls_are_checked() {
+    for bad in [
+        "idp.example.com/token",
+        "/token",
+        "ftp://idp.example.com/token",
+        "https://user:pw@idp.example.com/token",
+        "https://idp.example.com/token#frag",
+        "not a url",
+    ] {
+        let line = error_of(|v| set(v, "idp.token_endpoint", json!(bad)));
+        assert!(
+            line.starts_with("config key `idp.token_endpoint`: "),
+            "{line}"
+        );
+        assert!(!line.contains("pw@"), "{line}");
+    }
+    assert_eq!(
+        error_of(|v| set(v, "idp.userinfo_endpoint", json!("mailto:a@b"))),
+        "config key `idp.userinfo_endpoint`: not an absolute http(s) URL"
+    );
+    assert!(error_of(|v| set(v, "idp.authority", json!("a b"))).contains("`idp.authority`"));
+    assert!(error_of(|v| set(v, "idp.upstream", json!(""))).contains("`idp.upstream`"));
+}
+
+#[test]
+fn algorithm_list_is_an_allow_list() {
+    assert_eq!(
+        error_of(|v| set(v, "downstream.algorithms", json!(["HS256", "none"]))),
+        "config key `downstream.algorithms[1]`: `none` is never allowed"
+    );
+    assert!(error_of(|v| set(v, "downstream.algorithms", json!(["NONE"]))).contains("never"));
+    assert!(
+        error_of(|v| set(v, "downstream.algorithms", json!(["HS512"])))
+            .contains("unsupported algorithm")
+    );
+    assert!(error_of(|v| set(v, "downstream.algorithms", json!([]))).contains("at least one"));
+    let line = error_of(|v| set(v, "downstream.algorithms", json!(["ES256"])));
+    assert_eq!(
+        line,
+        "config key `downstream.keys[0].alg`: algorithm `HS256` is not in `downstream.algorithms`"
+    );
+}
+
+#[test]
+fn key_material_is_checked() {
+    let line = error_of(|v| v["downstream"]["keys"][0]["secret"] = json!("short-secret"));
+    assert_eq!(
+        line,
+        "config key `downstream.keys[0].secret`: HS256 secret must be at least 32 bytes"
+    );
+    let line = error_of(|v| v["downstream"]["keys"][0]["public_key"] = json!(RSA_PEM));
+    assert!(
+        line.starts_with("config key `downstream.keys[0].public_key`: not used"),
+        "{line}"
+    );
+    let line = error_of(|v| {
+        set(v, "downstream.algorithms", json!(["ES256"]));
+        v["downstream"]["keys"][0] = json!({"alg": "ES256", "public_key": "garbage"});
+    });
+    assert_eq!(
+        line,
+        "config key `downstream.keys[0].public_key`: not a valid ES256 public key (PEM)"
+    );
+    let line = error_of(|v| {
+        set(v, "downstream.algorithms", json!(["EdDSA"]));
+        v["downstream"]["keys"][0] = json!({"alg": "EdDSA", "public_key": RSA_PEM});
+    });
+    assert!(line.contains("not a valid EdDSA public key"), "{line}");
+    let line = error_of(|v| {
+        set(v, "downstream.algorithms", json!(["RS256"]));
+        v["downstream"]["keys"][0] = json!({"alg": "RS256", "secret": SECRET});
+    });
+    assert!(
+        line.starts_with("config key `downstream.keys[0].secret`: not used with RS256"),
+        "{line}"
+    );
+    let line = error_of(|v| {
+        v["downstream"]["keys"][0] = json!({"alg": "HS256", "secret_env": "MISSING_KEY"});
+    });
+    assert_eq!(
+        line,
+        "config key `downstream.keys[0].secret_env`: environment variable `MISSING_KEY` is not set"
+    );
+}
+
+#[test]
+fn several_keys_need_distinct_kids() {
+    let key = json!({"alg": "HS256", "secret": SECRET});
+    let line = error_of(|v| set(v, "downstream.keys", json!([key, key])));
+    assert_eq!(
+        line,
+        "config key `downstream.keys[0].kid`: required when several keys are configured"
+    );
+    let a = json!({"kid": "k", "alg": "HS256", "secret": SECRET});
+    assert_eq!(
+        error_of(|v| set(v, "downstream.keys", json!([a, a]))),
+        "config key `downstream.keys[1].kid`: duplicate kid `k`"
+    );
+    assert!(error_of(|v| set(v, "downstream.keys", json!([]))).contains("at least one key"));
+}
+
+#[test]
+fn header_and_cookie_names() {
+    assert_eq!(
+        error_of(|v| set(v, "downstream.header", json!("X-Token"))),
+        "config key `downstream.header`: header names must be lower-case"
+    );
+    assert!(error_of(|v| set(v, "downstream.header", json!(":path"))).contains("not a valid"));
+    assert!(error_of(|v| set(v, "downstream.header", json!("cookie"))).contains("must not"));
+    assert!(error_of(|v| set(v, "downstream.cookie_name", json!("a;b"))).contains("cookie name"));
+    assert!(error_of(|v| set(v, "downstream.cookie_name", json!(""))).contains("cookie name"));
+}
+
+#[test]
+fn identity_header_names_are_checked() {
+    for (bad, problem) in [
+        ("X-User", "header names must be lower-case"),
+        (":authority", "not a valid header name"),
+        ("x user", "not a valid header name"),
+        ("", "not a valid header name"),
+        ("authorization", "reserved header"),
+        ("cookie", "reserved header"),
+        ("transfer-encoding", "reserved header"),
+        ("connection", "reserved header"),
+    ] {
+        let line = error_of(|v| set(v, "identity_headers", json!({ bad: "sub" })));
+        assert!(
+            line.starts_with(&format!("config key `identity_headers.{bad}`: {problem}")),
+            "{line}"
+        );
+    }
+    let line = error_of(|v| {
+        set(v, "downstream.header", json!("x-token"));
+        set(v, "identity_headers", json!({"x-token": "sub"}));
+    });
+    assert!(line.contains("reserved header"), "{line}");
+    assert!(error_of(|v| set(v, "identity_headers", json!({"x-user": ""}))).contains("empty"));
+}
+
+#[test]
+fn rule_values_are_checked() {
+    assert!(
+        error_of(|v| set(v, "rules", json!({"allowed_email_domains": ["@x.com"]})))
+            .starts_with("config key `rules.allowed_email_domains[0]`")
+    );
+    let long = "a".repeat(MAX_GLOB_LEN + 1);
+    assert!(
+        error_of(|v| set(v, "rules", json!({"allowed_subjects": [long]})))
+            .starts_with("config key `rules.allowed_subjects[0]`: longer than")
+    );
+    assert!(
+        error_of(|v| set(v, "rules", json!({"required_groups": [""]})))
+            .starts_with("config key `rules.required_groups[0]`")
+    );
+    assert!(
+        error_of(|v| set(v, "rules", json!({"require_email_verified": "yes"})))
+            .starts_with("config key `rules.require_email_verified`: expected a boolean")
+    );
+}
+
+#[test]
+fn debug_output_of_the_config_hides_key_material() {
+    let config = parse_value(&base()).unwrap();
+    let keys = format!("{:?}", config.downstream.keys);
+    assert!(!keys.contains(SECRET), "{keys}");
+}

@@ -1,0 +1,199 @@
+//! The plugin configuration exactly as the operator writes it (JSON).
+//!
+//! These types are the single source of the accepted keys: `parse.rs`
+//! deserializes them and validates the values into `model.rs`, and the
+//! `vigil-schema` binary derives the published JSON Schema from them.
+//! Every field is optional at this level so that a missing required key is
+//! reported by `parse.rs` with its full key path.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// What `duration::parse_duration` accepts, for the schema.
+#[cfg(feature = "schema")]
+const DURATION_PATTERN: &str = "^(0|([0-9]+(ms|s|m|h))+)$";
+
+/// Top-level plugin configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawConfig {
+    /// How old a session's last successful validation may be before the next
+    /// request revalidates it (duration, default "60s"; "0" disables).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub revalidate_interval: Option<String>,
+    /// Bound on one revalidation, refresh + userinfo (duration, default "10s", > 0).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub revalidate_timeout: Option<String>,
+    /// What a non-fatal IdP failure does (default "allow").
+    pub on_failure: Option<RawFailurePolicy>,
+    /// Under "allow": deny once the last success is older than this (duration, >= revalidate_interval).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub max_staleness: Option<String>,
+    /// Refresh the upstream access token when it expires within this margin (duration, default "30s").
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub refresh_margin: Option<String>,
+    /// Tick period for followers and deadlines (duration, default "50ms", 10ms..=1s).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub poll_interval: Option<String>,
+    /// Prefix of every shared-data key and queue name (default "vigil:").
+    pub shared_data_prefix: Option<String>,
+    /// Number of session slots in shared data (default 10000, 1..=1000000).
+    pub max_sessions: Option<u64>,
+    /// Number of revocation buckets in shared data (default 1024, 1..=65536).
+    pub revocation_buckets: Option<u64>,
+    /// Longest lifetime of a downstream token (duration, default "12h").
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub max_token_lifetime: Option<String>,
+    /// The upstream OpenID Connect provider (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub idp: Option<RawIdp>,
+    /// How vigil-issued downstream tokens are found and verified (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub downstream: Option<RawDownstream>,
+    /// Conditions on the userinfo claims (default: none).
+    pub rules: Option<RawRules>,
+    /// Header name (lower-case) -> claim name sent to the upstream service.
+    pub identity_headers: Option<BTreeMap<String, String>>,
+}
+
+/// `on_failure` values.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawFailurePolicy {
+    Allow,
+    Deny,
+}
+
+/// `idp.client_auth` values.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawClientAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+/// `idp` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawIdp {
+    /// Callout target: Envoy cluster name, or host:port on nginx (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub upstream: Option<String>,
+    /// `:authority` of the callouts (default: host[:port] of the endpoint URL).
+    pub authority: Option<String>,
+    /// Absolute http(s) URL of the token endpoint (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub token_endpoint: Option<String>,
+    /// Absolute http(s) URL of the userinfo endpoint (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub userinfo_endpoint: Option<String>,
+    /// OAuth client id (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub client_id: Option<String>,
+    /// OAuth client secret, inline (exactly one of client_secret, client_secret_env).
+    pub client_secret: Option<String>,
+    /// Name of the VM environment variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// Client authentication at the token endpoint (default "client_secret_basic").
+    pub client_auth: Option<RawClientAuth>,
+}
+
+/// `downstream` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawDownstream {
+    /// Required `iss` of downstream tokens.
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub issuer: Option<String>,
+    /// Required `aud` of downstream tokens.
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub audience: Option<String>,
+    /// Allowed `alg` values: a subset of HS256, ES256, EdDSA, RS256 (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub algorithms: Option<Vec<String>>,
+    /// Verification keys (required, at least one; a kid on each when several).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub keys: Option<Vec<RawKey>>,
+    /// Clock skew tolerated on exp/nbf (duration, default "30s").
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub leeway: Option<String>,
+    /// Cookie carrying the token for browsers (default "vigil_session").
+    pub cookie_name: Option<String>,
+    /// Request header carrying "Bearer <token>" (default "authorization").
+    pub header: Option<String>,
+}
+
+/// One entry of `downstream.keys`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawKey {
+    /// Key id the token header must carry (optional with a single key).
+    pub kid: Option<String>,
+    /// One of HS256, ES256, EdDSA, RS256 (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub alg: Option<String>,
+    /// HS256 only: the shared secret (its UTF-8 bytes, at least 32).
+    pub secret: Option<String>,
+    /// HS256 only: VM environment variable holding the secret.
+    pub secret_env: Option<String>,
+    /// ES256, EdDSA, RS256: the public key, PEM (SubjectPublicKeyInfo).
+    pub public_key: Option<String>,
+}
+
+/// `rules` section: every non-empty condition must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawRules {
+    /// Globs (`*`, `?`) one of which `sub` must match.
+    pub allowed_subjects: Option<Vec<String>>,
+    /// Globs one of which `email` (lower-cased) must match.
+    pub allowed_emails: Option<Vec<String>>,
+    /// Domains one of which `email` must end in after `@` (case-insensitive).
+    pub allowed_email_domains: Option<Vec<String>>,
+    /// Claim holding the groups (default "groups").
+    pub groups_claim: Option<String>,
+    /// Groups that must all be present.
+    pub required_groups: Option<Vec<String>>,
+    /// Require `email_verified` to be true (default false).
+    pub require_email_verified: Option<bool>,
+}
+
+/// The JSON Schema (draft 2020-12) of [`RawConfig`], pretty-printed.
+#[cfg(feature = "schema")]
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(RawConfig);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+#[cfg(all(test, feature = "schema"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::Value;
+
+    #[test]
+    fn schema_lists_every_key_and_forbids_unknown_ones() {
+        let schema: Value = serde_json::from_str(&super::json_schema()).unwrap();
+        let props = schema["properties"].as_object().unwrap();
+        for key in ["revalidate_interval", "max_staleness", "idp", "downstream", "rules"] {
+            assert!(props.contains_key(key), "{key}");
+        }
+        assert_eq!(schema["additionalProperties"], Value::Bool(false));
+        let text = schema.to_string();
+        for key in ["client_secret_env", "public_key", "require_email_verified"] {
+            assert!(text.contains(key), "{key}");
+        }
+        assert!(text.contains("client_secret_basic") && text.contains("deny"));
+        let required = schema["required"].as_array().unwrap();
+        assert!(required.contains(&Value::from("idp")), "{required:?}");
+        assert!(required.contains(&Value::from("downstream")), "{required:?}");
+        assert!(props["revalidate_interval"].to_string().contains("ms|s|m|h"));
+    }
+}
