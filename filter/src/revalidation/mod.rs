@@ -12,3 +12,15 @@ pub use classify::{
     classify_token_answer, classify_userinfo_answer, Class, FatalReason, IdpAnswer, NonFatalReason,
     TokenGrant,
 };
+pub mod admission;
+pub mod followers;
+pub mod job;
+pub mod policy;
+
+pub use admission::{admit, Admission, FollowTicket, LeadTicket, VmIdentity};
+pub use followers::{follower_decision, FollowerDecision, Settled, Waiter, Waiters};
+pub use job::{CallKind, Finished, IdpCall, Job, JobContext, Outcome, RuleCheck, Step};
+pub use policy::{DenyReason, Verdict};
+
+#[cfg(test)]
+mod job_tests;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub(crate) const SECOND: u64 = 1_000_000_000;
+
 use crate::config::{
     AuthorizationRules, ClientAuth, Config, DownstreamConfig, Endpoint, FailurePolicy, IdpConfig,
     KeyMaterial, VerificationKey,
@@ -63,5 +65,109 @@ pub(crate) fn seq_random(seed: u64) -> impl FnMut() -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+}
+
+use std::collections::HashSet;
+
+use super::classify::IdpAnswer;
+use super::job::{CallKind, IdpCall};
+
+pub(crate) fn json_answer(status: u16, body: &str) -> IdpAnswer {
+    IdpAnswer::Response {
+        status,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+pub(crate) fn header<'a>(call: &'a IdpCall, name: &str) -> Option<&'a str> {
+    call.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// An IdP with rotating refresh tokens. With `reuse_detection` a refresh
+/// token presented twice revokes the whole grant (what makes uncoalesced
+/// refreshes log users out); without it a stale token just gets
+/// `invalid_grant`.
+pub(crate) struct ScriptedIdp {
+    pub sub: String,
+    pub reuse_detection: bool,
+    pub current_refresh: String,
+    pub current_access: String,
+    pub used: HashSet<String>,
+    pub grant_revoked: bool,
+    pub refresh_calls: usize,
+    pub userinfo_calls: usize,
+    /// Served by userinfo on top of `sub`.
+    pub extra_claims: serde_json::Value,
+    generation: usize,
+}
+
+impl ScriptedIdp {
+    pub(crate) fn new(sub: &str, refresh: &str, access: &str) -> Self {
+        Self {
+            sub: sub.to_owned(),
+            reuse_detection: true,
+            current_refresh: refresh.to_owned(),
+            current_access: access.to_owned(),
+            used: HashSet::new(),
+            grant_revoked: false,
+            refresh_calls: 0,
+            userinfo_calls: 0,
+            extra_claims: serde_json::json!({}),
+            generation: 0,
+        }
+    }
+
+    pub(crate) fn answer(&mut self, call: &IdpCall) -> IdpAnswer {
+        match call.kind {
+            CallKind::Refresh => self.refresh(call),
+            CallKind::Userinfo => self.userinfo(call),
+        }
+    }
+
+    fn refresh(&mut self, call: &IdpCall) -> IdpAnswer {
+        self.refresh_calls += 1;
+        let presented = url::form_urlencoded::parse(&call.body)
+            .find(|(k, _)| k == "refresh_token")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let invalid = json_answer(400, r#"{"error":"invalid_grant"}"#);
+        if self.grant_revoked {
+            return invalid;
+        }
+        if !self.used.insert(presented.clone()) && self.reuse_detection {
+            self.grant_revoked = true;
+            return invalid;
+        }
+        if presented != self.current_refresh {
+            return invalid;
+        }
+        self.generation += 1;
+        self.current_refresh = format!("rt-{}", self.generation);
+        self.current_access = format!("at-{}", self.generation);
+        let body = serde_json::json!({
+            "access_token": self.current_access,
+            "refresh_token": self.current_refresh,
+            "expires_in": 300,
+            "token_type": "Bearer",
+        });
+        json_answer(200, &body.to_string())
+    }
+
+    fn userinfo(&mut self, call: &IdpCall) -> IdpAnswer {
+        self.userinfo_calls += 1;
+        let expected = format!("Bearer {}", self.current_access);
+        if self.grant_revoked || header(call, "authorization") != Some(expected.as_str()) {
+            return json_answer(401, "");
+        }
+        let mut claims = self.extra_claims.clone();
+        if let Some(map) = claims.as_object_mut() {
+            map.insert("sub".to_owned(), serde_json::json!(self.sub));
+        }
+        json_answer(200, &claims.to_string())
     }
 }

@@ -4,11 +4,13 @@
 //! Layout and formats are specified in `docs/design.md` ("Shared data
 //! layout"); this module is their only reader and writer.
 
+pub mod lease;
 pub mod record;
 pub mod revocation;
 pub mod slots;
 pub mod update;
 
+pub use lease::{claim_lease, LeaseClaim};
 pub use record::{Failure, Lease, Session, SessionState, RECORD_VERSION};
 pub use revocation::{
     is_revoked, mint_time_ns, revocation_cutoff, revoke_subject, RevocationBucket,

@@ -106,8 +106,8 @@ impl Session {
         self.lease.as_ref().filter(|l| l.is_live(now_ns))
     }
 
-    /// Ends the session: state dead, secrets wiped, lease cleared, waiters
-    /// told by `seq`.
+    /// Ends the session: state dead, secrets wiped, lease cleared (the
+    /// caller advances `seq` with the rest of its result).
     pub fn kill(&mut self, class: &str, now_ns: u64) {
         self.state = SessionState::Dead;
         self.access_token.clear();
@@ -119,7 +119,6 @@ impl Session {
             class: class.to_owned(),
             at_ns: now_ns,
         });
-        self.seq = self.seq.wrapping_add(1);
     }
 }
 
@@ -179,7 +178,7 @@ mod tests {
     }
 
     #[test]
-    fn kill_wipes_secrets_and_advances_seq() {
+    fn kill_wipes_secrets_and_the_lease() {
         let mut s = sample_session("n", "alice", 5);
         s.lease = Some(Lease {
             owner: "vm".into(),
@@ -190,7 +189,6 @@ mod tests {
         s.kill("invalid_grant", 7);
         assert_eq!(s.state, SessionState::Dead);
         assert!(s.access_token.is_empty() && s.refresh_token.is_none() && s.lease.is_none());
-        assert_eq!(s.seq, 1);
         assert!(!s.is_usable(7));
     }
 
