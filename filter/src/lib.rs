@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod reply;
 pub mod session;
 pub mod revalidation;
+pub mod token;

@@ -81,7 +81,9 @@ mod tests {
 
     #[test]
     fn error_names_the_problem() {
-        assert!(parse_duration("10d").unwrap_err().contains("unknown unit `d`"));
+        assert!(parse_duration("10d")
+            .unwrap_err()
+            .contains("unknown unit `d`"));
         assert!(parse_duration("60").unwrap_err().contains("missing unit"));
         assert!(parse_duration("").unwrap_err().contains("empty"));
     }

@@ -1,0 +1,136 @@
+//! Finds the downstream token in a request: `Authorization: Bearer` first,
+//! then the session cookie.
+
+use super::error::TokenError;
+
+/// The token from `authorization` (the configured header's value) or, when
+/// that header is absent, from the `cookie_name` cookie. A present but
+/// malformed header is an error rather than a silent fall-back to the cookie,
+/// so a broken API client gets a clear 401.
+pub fn extract_token(
+    authorization: Option<&str>,
+    cookie_header: Option<&str>,
+    cookie_name: &str,
+) -> Result<Option<String>, TokenError> {
+    if let Some(value) = authorization {
+        return bearer(value).map(Some);
+    }
+    Ok(cookie_header.and_then(|header| cookie(header, cookie_name)))
+}
+
+fn bearer(value: &str) -> Result<String, TokenError> {
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, token) = value
+        .split_once([' ', '\t'])
+        .ok_or(TokenError::MalformedHeader)?;
+    let token = token.trim_start_matches([' ', '\t']);
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || !token.bytes().all(is_token68)
+    {
+        return Err(TokenError::MalformedHeader);
+    }
+    Ok(token.to_string())
+}
+
+/// RFC 9110 token68 characters.
+fn is_token68(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}
+
+/// First non-empty value of cookie `name` (RFC 6265 §5.4 order: the most
+/// specific path first). Tolerates spaces and quoted values.
+fn cookie(header: &str, name: &str) -> Option<String> {
+    header.split(';').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        if key.trim() != name {
+            return None;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        (!value.is_empty()).then(|| value.to_string())
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const NAME: &str = "vigil_session";
+
+    fn ok(auth: Option<&str>, cookie: Option<&str>) -> Option<String> {
+        extract_token(auth, cookie, NAME).unwrap()
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for header in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER  abc.def.ghi ",
+            "Bearer\tabc.def.ghi",
+        ] {
+            assert_eq!(
+                ok(Some(header), None).as_deref(),
+                Some("abc.def.ghi"),
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_authorization_is_an_error() {
+        for header in [
+            "",
+            "Bearer",
+            "Bearer ",
+            "Basic dXNlcjpwYXNz",
+            "Bearer a b",
+            "Bearer a,b",
+            "Token abc",
+            "Bearerabc",
+        ] {
+            assert_eq!(
+                extract_token(Some(header), Some("vigil_session=x"), NAME),
+                Err(TokenError::MalformedHeader),
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bearer_wins_over_cookie() {
+        assert_eq!(
+            ok(
+                Some("Bearer from-header"),
+                Some("vigil_session=from-cookie")
+            )
+            .as_deref(),
+            Some("from-header")
+        );
+    }
+
+    #[test]
+    fn cookie_parsing_is_tolerant() {
+        let cases = [
+            ("vigil_session=tok", Some("tok")),
+            ("a=1; vigil_session=tok; b=2", Some("tok")),
+            ("a=1;vigil_session=tok;b=2", Some("tok")),
+            ("  vigil_session = tok  ; b=2", Some("tok")),
+            ("vigil_session=\"tok\"", Some("tok")),
+            ("vigil_session=; vigil_session=second", Some("second")),
+            ("vigil_session=first; vigil_session=second", Some("first")),
+            ("xvigil_session=tok; vigil_sessionx=tok", None),
+            ("a=1; b", None),
+            ("", None),
+            ("vigil_session", None),
+            ("vigil_session=a=b", Some("a=b")),
+        ];
+        for (header, want) in cases {
+            assert_eq!(ok(None, Some(header)).as_deref(), want, "{header:?}");
+        }
+        assert_eq!(ok(None, None), None);
+    }
+}
