@@ -11,3 +11,5 @@ pub mod reply;
 pub mod session;
 pub mod revalidation;
 pub mod token;
+pub mod glob;
+pub mod rules;
