@@ -13,3 +13,4 @@ pub mod revalidation;
 pub mod token;
 pub mod glob;
 pub mod rules;
+pub mod identity;

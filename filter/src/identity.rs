@@ -1,0 +1,142 @@
+//! Identity headers for the upstream service: claim values mapped to the
+//! configured header names. The adapter strips every configured name from
+//! the incoming request first (`header_names`), so a client cannot spoof them
+//! even when a claim is missing and the header is not set.
+
+use serde_json::Value;
+
+use crate::config::IdentityHeader;
+
+/// Longest header value sent; longer claim values are dropped.
+pub const MAX_VALUE_LEN: usize = 4096;
+
+/// `(header, value)` pairs for the claims present in `claims`.
+///
+/// Strings are sent as-is, numbers and booleans as their JSON text, arrays
+/// of strings/numbers/booleans joined with `,` (an element containing a comma
+/// is not escaped). Missing, null, object claims and arrays holding anything
+/// else are skipped, as are values with CR, LF, NUL or other control
+/// characters (header injection) or longer than [`MAX_VALUE_LEN`] bytes.
+pub fn identity_headers(map: &[IdentityHeader], claims: &Value) -> Vec<(String, String)> {
+    map.iter()
+        .filter_map(|entry| {
+            let value = render(claims.get(&entry.claim)?)?;
+            is_safe(&value).then(|| (entry.header.clone(), value))
+        })
+        .collect()
+}
+
+/// Every configured header name, to strip from incoming requests.
+pub fn header_names(map: &[IdentityHeader]) -> Vec<&str> {
+    map.iter().map(|entry| entry.header.as_str()).collect()
+}
+
+fn render(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Array(items) => {
+            let parts = items
+                .iter()
+                .map(|item| match item {
+                    Value::Array(_) | Value::Object(_) | Value::Null => None,
+                    scalar => render(scalar),
+                })
+                .collect::<Option<Vec<String>>>()?;
+            Some(parts.join(","))
+        }
+        Value::Null | Value::Object(_) => None,
+    }
+}
+
+/// Visible characters, spaces and tabs only (RFC 9110 field-value).
+fn is_safe(value: &str) -> bool {
+    value.len() <= MAX_VALUE_LEN && !value.chars().any(|c| c.is_control() && c != '\t')
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> Vec<IdentityHeader> {
+        pairs
+            .iter()
+            .map(|(header, claim)| IdentityHeader {
+                header: header.to_string(),
+                claim: claim.to_string(),
+            })
+            .collect()
+    }
+
+    fn pairs(out: &[(String, String)]) -> Vec<(&str, &str)> {
+        out.iter().map(|(h, v)| (h.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn renders_scalars_and_arrays() {
+        let m = map(&[
+            ("x-user", "sub"),
+            ("x-age", "age"),
+            ("x-ratio", "ratio"),
+            ("x-admin", "admin"),
+            ("x-groups", "groups"),
+            ("x-mixed", "mixed"),
+            ("x-empty", "empty"),
+            ("x-name", "name"),
+        ]);
+        let claims = json!({
+            "sub": "user-1", "age": 42, "ratio": 1.5, "admin": false,
+            "groups": ["a", "b c"], "mixed": ["a", 1, true], "empty": [],
+            "name": "Zoë d'Arc"
+        });
+        assert_eq!(
+            pairs(&identity_headers(&m, &claims)),
+            [
+                ("x-user", "user-1"),
+                ("x-age", "42"),
+                ("x-ratio", "1.5"),
+                ("x-admin", "false"),
+                ("x-groups", "a,b c"),
+                ("x-mixed", "a,1,true"),
+                ("x-empty", ""),
+                ("x-name", "Zoë d'Arc"),
+            ]
+        );
+    }
+
+    #[test]
+    fn skips_missing_structured_and_unsafe_values() {
+        let m = map(&[
+            ("x-missing", "missing"),
+            ("x-null", "null"),
+            ("x-obj", "obj"),
+            ("x-nested", "nested"),
+            ("x-crlf", "crlf"),
+            ("x-nul", "nul"),
+            ("x-lf-in-array", "lf_array"),
+            ("x-long", "long"),
+            ("x-max", "max"),
+            ("x-tab", "tab"),
+        ]);
+        let claims = json!({
+            "null": null, "obj": {"a": 1}, "nested": ["a", ["b"]],
+            "crlf": "a\r\nx-admin: true", "nul": "a\u{0}b", "lf_array": ["a", "b\nc"],
+            "long": "x".repeat(MAX_VALUE_LEN + 1), "max": "y".repeat(MAX_VALUE_LEN),
+            "tab": "a\tb"
+        });
+        let out = identity_headers(&m, &claims);
+        let names: Vec<&str> = out.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(names, ["x-max", "x-tab"]);
+        assert_eq!(identity_headers(&m, &json!(null)), []);
+    }
+
+    #[test]
+    fn header_names_lists_every_mapping() {
+        let m = map(&[("x-user", "sub"), ("x-email", "email")]);
+        assert_eq!(header_names(&m), ["x-user", "x-email"]);
+        assert!(header_names(&[]).is_empty());
+    }
+}
