@@ -74,9 +74,11 @@ try {
 
 let stopping = false;
 async function stop(signal) {
-  if (stopping) return;
+  if (stopping) process.exit(0);
   stopping = true;
   console.error(`[idp] ${signal}: stopping`);
+  // A server that does not close in time must not keep the process (and a test harness) waiting.
+  setTimeout(() => process.exit(0), 2000).unref();
   await idp.close();
   process.exit(0);
 }
