@@ -5,12 +5,15 @@
 //! unit-tested natively. The adapter exists only in the wasm32 build.
 
 pub mod config;
-pub mod store;
 pub mod metrics;
 pub mod reply;
+pub mod store;
 pub mod session;
 pub mod revalidation;
 pub mod token;
+
+#[cfg(target_arch = "wasm32")]
+mod adapter;
 pub mod glob;
 pub mod rules;
 pub mod identity;

@@ -1,0 +1,44 @@
+//! The per-request context: hands the request to the VM state and maps its
+//! answer to an `Action`.
+
+use super::vm::{RequestAction, SharedVm};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+
+pub struct Http {
+    id: u32,
+    /// `None` only if the host opened a stream on a VM whose configuration
+    /// was rejected; such requests fail closed with 503.
+    vm: Option<SharedVm>,
+}
+
+impl Http {
+    pub fn new(id: u32, vm: Option<SharedVm>) -> Http {
+        Http { id, vm }
+    }
+}
+
+impl Context for Http {
+    fn on_done(&mut self) -> bool {
+        // The client may be gone while the request waits for a revalidation:
+        // forget it so nobody resumes a context that no longer exists.
+        if let Some(Ok(mut vm)) = self.vm.as_ref().map(|vm| vm.try_borrow_mut()) {
+            vm.forget_stream(self.id);
+        }
+        true
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(Ok(mut vm)) = self.vm.as_ref().map(|vm| vm.try_borrow_mut()) else {
+            // No configuration (or a host that re-enters): fail closed, never trap.
+            let _ = proxy_wasm::hostcalls::send_http_response(503, vec![("content-type", "text/plain")], Some(b"vigil is not configured\n"));
+            return Action::Pause;
+        };
+        match vm.on_request(self.id) {
+            RequestAction::Continue => Action::Continue,
+            RequestAction::Pause | RequestAction::Replied => Action::Pause,
+        }
+    }
+}

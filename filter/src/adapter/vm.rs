@@ -1,0 +1,362 @@
+//! VM-wide state and the three entry points the contexts call: a request's
+//! headers (`on_request`), a wake-up (`on_wake`: tick or queue) and an IdP
+//! answer (`on_call_response`). Decisions come from the pure modules; this
+//! file only performs the hostcalls they ask for.
+
+use super::host::{self, CallResponse, ProxyStore};
+use super::metrics::Metrics;
+use crate::config::{self, Config};
+use crate::metrics::Counter;
+use crate::reply::Rejection;
+use crate::revalidation::{
+    admit, Admission, DenyReason, FollowerDecision, IdpAnswer, IdpCall, Job, JobContext, LeadTicket,
+    NonFatalReason, Outcome, Settled, Step, VmIdentity, Waiter, Waiters,
+};
+use crate::token::{extract_token, DownstreamClaims, TokenCache, TokenError, Verifier};
+use proxy_wasm::hostcalls;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+pub type SharedVm = Rc<RefCell<Vm>>;
+
+/// What the HTTP context returns to the host.
+pub enum RequestAction {
+    Continue,
+    /// Waiting for a revalidation.
+    Pause,
+    /// A local reply was sent (the host forces a stop anyway).
+    Replied,
+}
+
+/// Verified tokens kept per VM (bounded; entries die with their token).
+const TOKEN_CACHE_CAPACITY: usize = 4096;
+
+/// A revalidation this VM leads, waiting for its IdP answer.
+struct RunningJob {
+    job: Job,
+    sent_ns: u64,
+}
+
+pub struct Vm {
+    cfg: Config,
+    verifier: Verifier,
+    cache: TokenCache,
+    identity: VmIdentity,
+    waiters: Waiters,
+    /// Jobs by the callout token of their pending IdP call.
+    jobs: HashMap<u32, RunningJob>,
+    /// Leases won by requests, to be run from the next root callback (so the
+    /// callouts belong to the root context, not to a request).
+    to_start: Vec<LeadTicket>,
+    metrics: Metrics,
+}
+
+impl Vm {
+    /// Parse the configuration and set up this VM's queue and metrics.
+    /// `Err` is the one log line naming the problem.
+    pub fn configure(bytes: &[u8]) -> Result<Vm, String> {
+        let cfg = config::parse(bytes, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+        let uid = format!("{:016x}", host::random_u64());
+        let queue_name = format!("{}q/{}", cfg.shared_data_prefix, uid);
+        let queue_token = hostcalls::register_shared_queue(&queue_name)
+            .map_err(|status| format!("cannot register shared queue {queue_name}: {status:?}"))?;
+        Ok(Vm {
+            verifier: Verifier::new(&cfg.downstream),
+            cache: TokenCache::new(TOKEN_CACHE_CAPACITY),
+            identity: VmIdentity { uid, queue_token },
+            waiters: Waiters::new(),
+            jobs: HashMap::new(),
+            to_start: Vec::new(),
+            metrics: Metrics::define(),
+            cfg,
+        })
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        self.cfg.poll_interval
+    }
+
+    // ---- request path --------------------------------------------------
+
+    pub fn on_request(&mut self, context_id: u32) -> RequestAction {
+        let now = host::now_ns();
+        // Spoofed identity headers go first, whatever happens next.
+        for header in &self.cfg.identity_headers {
+            let _ = host::remove_request_header(&header.header);
+        }
+        let claims = match self.verified_claims(now) {
+            Ok(claims) => claims,
+            Err(rejection) => {
+                self.metrics.bump(Counter::TokenInvalid);
+                log::debug!("vigil: rejected request: {}", rejection.reason());
+                send_reply(&rejection);
+                return RequestAction::Replied;
+            }
+        };
+        let store = ProxyStore;
+        match admit(&self.cfg, &store, &self.identity, &claims.sub, &claims.sid, claims.iat_ns, now) {
+            Admission::Allow { claims: session_claims, warning } => {
+                match warning {
+                    Some(reason) => self.note_allowed_despite(reason),
+                    None => self.metrics.bump(Counter::Skipped),
+                }
+                let identity = session_claims.unwrap_or_else(|| claims.to_value());
+                self.add_identity_headers(&identity);
+                RequestAction::Continue
+            }
+            Admission::Deny(reason) => {
+                self.count_denial(reason);
+                send_reply(&rejection_for(reason));
+                RequestAction::Replied
+            }
+            Admission::Lead(ticket) => {
+                self.waiters.add(ticket.slot, waiter(context_id, &ticket.nonce, &claims.sub, ticket.seq_seen, ticket.deadline_ns));
+                self.to_start.push(ticket);
+                self.kick();
+                RequestAction::Pause
+            }
+            Admission::Follow(ticket) => {
+                self.metrics.bump(Counter::Coalesced);
+                self.waiters.add(ticket.slot, waiter(context_id, &ticket.nonce, &claims.sub, ticket.seq_seen, ticket.deadline_ns));
+                RequestAction::Pause
+            }
+        }
+    }
+
+    /// Token from the request, verified (cached per VM).
+    fn verified_claims(&mut self, now: u64) -> Result<DownstreamClaims, Rejection> {
+        let authorization = host::request_header(&self.cfg.downstream.header);
+        let cookie = host::request_header("cookie");
+        let authorization = match authorization.as_deref().map(std::str::from_utf8) {
+            Some(Err(_)) => return Err(Rejection::InvalidToken(TokenError::MalformedHeader.reason())),
+            Some(Ok(value)) => Some(value),
+            None => None,
+        };
+        // A cookie header that is not UTF-8 cannot carry our (ASCII) token.
+        let cookie = cookie.as_deref().and_then(|c| std::str::from_utf8(c).ok());
+        let token = match extract_token(authorization, cookie, &self.cfg.downstream.cookie_name) {
+            Ok(Some(token)) => token,
+            Ok(None) => return Err(Rejection::InvalidToken("missing token")),
+            Err(e) => return Err(Rejection::InvalidToken(e.reason())),
+        };
+        if let Some(claims) = self.cache.get(&token, now) {
+            return Ok(claims);
+        }
+        let claims = self.verifier.verify(&token, now).map_err(|e| Rejection::InvalidToken(e.reason()))?;
+        self.cache.insert(&token, claims.clone(), now);
+        Ok(claims)
+    }
+
+    fn add_identity_headers(&self, claims: &Value) {
+        for (name, value) in crate::identity::identity_headers(&self.cfg.identity_headers, claims) {
+            let _ = host::set_request_header(&name, &value);
+        }
+    }
+
+    /// Forget a request whose stream is gone.
+    pub fn forget_stream(&mut self, context_id: u32) {
+        self.waiters.remove(context_id);
+    }
+
+    // ---- wake-ups --------------------------------------------------------
+
+    /// Ask this VM's root to run soon: an async queue notification on Envoy;
+    /// on hosts without notifications (nginx) the next tick does it.
+    fn kick(&self) {
+        let _ = hostcalls::enqueue_shared_queue(self.identity.queue_token, Some(b"k"));
+    }
+
+    /// A tick (`queue = None`) or a queue notification: start the jobs won by
+    /// requests, then re-read the record of every slot with waiters.
+    pub fn on_wake(&mut self, queue: Option<u32>) {
+        // Drain this VM's own queue (ticks too: nginx never notifies). The
+        // messages only say "something changed"; the records say what.
+        let _ = queue;
+        while let Ok(Some(_)) = hostcalls::dequeue_shared_queue(self.identity.queue_token) {}
+        let now = host::now_ns();
+        for ticket in std::mem::take(&mut self.to_start) {
+            self.start_job(ticket, now);
+        }
+        if !self.waiters.is_empty() {
+            let settled = self.waiters.settle_all(&self.cfg, &ProxyStore, &self.identity, now);
+            self.apply(settled, now);
+        }
+    }
+
+    /// Answer settled waiters and start the jobs of leases taken over.
+    fn apply(&mut self, settled: Settled, now: u64) {
+        for (waiter, decision) in settled.answers {
+            self.answer_waiter(&waiter, decision);
+        }
+        for ticket in settled.takeovers {
+            self.start_job(ticket, now);
+        }
+    }
+
+    fn answer_waiter(&mut self, waiter: &Waiter, decision: FollowerDecision) {
+        // The stream may be gone (client left): skip it quietly.
+        if hostcalls::set_effective_context(waiter.context_id).is_err() {
+            return;
+        }
+        match decision {
+            FollowerDecision::Resume { claims, warning } => {
+                if let Some(reason) = warning {
+                    self.note_allowed_despite(reason);
+                }
+                let identity = claims.unwrap_or_else(|| serde_json::json!({ "sub": waiter.sub }));
+                self.add_identity_headers(&identity);
+                let _ = hostcalls::resume_http_request();
+            }
+            FollowerDecision::Deny(reason) => {
+                self.count_denial(reason);
+                send_reply(&rejection_for(reason));
+            }
+            FollowerDecision::Timeout(verdict) => {
+                self.metrics.bump(Counter::Timeouts);
+                self.answer_waiter(waiter, verdict.into());
+            }
+            // Not produced for answers; kept waiting by `Waiters`.
+            FollowerDecision::KeepWaiting | FollowerDecision::TakeOver(_) => {}
+        }
+    }
+
+    // ---- the revalidation jobs this VM leads -------------------------------
+
+    fn start_job(&mut self, ticket: LeadTicket, now: u64) {
+        self.metrics.bump(Counter::Started);
+        let (job, step) = {
+            let rule_check = rule_check(&self.cfg);
+            let ctx = JobContext { cfg: &self.cfg, vm: &self.identity, rule_check: &rule_check };
+            Job::start(&ctx, ticket, &ProxyStore, now)
+        };
+        self.drive(job, step, now);
+    }
+
+    pub fn on_call_response(&mut self, token: u32, response: Option<CallResponse>) {
+        let Some(RunningJob { mut job, sent_ns }) = self.jobs.remove(&token) else { return };
+        let now = host::now_ns();
+        self.metrics.idp_latency_ms(now.saturating_sub(sent_ns) / 1_000_000);
+        let answer = match response {
+            Some(r) => IdpAnswer::Response { status: r.status, headers: r.headers, body: r.body },
+            None => IdpAnswer::Reset,
+        };
+        let step = {
+            let rule_check = rule_check(&self.cfg);
+            let ctx = JobContext { cfg: &self.cfg, vm: &self.identity, rule_check: &rule_check };
+            job.on_answer(&ctx, &ProxyStore, now, answer)
+        };
+        self.drive(job, step, now);
+    }
+
+    /// Perform the job's next call, or publish its result.
+    fn drive(&mut self, mut job: Job, mut step: Step, now: u64) {
+        loop {
+            match step {
+                Step::Call(call) => match self.dispatch(&call) {
+                    Ok(token) => {
+                        self.jobs.insert(token, RunningJob { job, sent_ns: now });
+                        return;
+                    }
+                    Err(()) => {
+                        // The host refused the call (unknown cluster...):
+                        // the IdP is unreachable, a non-fatal failure.
+                        let rule_check = rule_check(&self.cfg);
+                        let ctx = JobContext { cfg: &self.cfg, vm: &self.identity, rule_check: &rule_check };
+                        step = job.on_answer(&ctx, &ProxyStore, now, IdpAnswer::Reset);
+                    }
+                },
+                Step::Finished(finished) => {
+                    self.count_outcome(finished.outcome, finished.refreshed);
+                    // The result is in shared data: answer local waiters,
+                    // then wake the other VMs that wait on this slot.
+                    let settled = self.waiters.settle_slot(&self.cfg, &ProxyStore, &self.identity, finished.slot, now);
+                    self.apply(settled, now);
+                    let message = finished.slot.to_string();
+                    for queue in finished.wake_queues {
+                        if queue != self.identity.queue_token {
+                            let _ = hostcalls::enqueue_shared_queue(queue, Some(message.as_bytes()));
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn dispatch(&self, call: &IdpCall) -> Result<u32, ()> {
+        match host::dispatch(&self.cfg.idp.upstream, &call.headers, &call.body, call.timeout) {
+            Ok(token) => Ok(token),
+            Err(status) => {
+                log::warn!("vigil: the host refused the IdP call to {}: {status:?}", self.cfg.idp.upstream);
+                Err(())
+            }
+        }
+    }
+
+    // ---- metrics and logs ------------------------------------------------
+
+    fn count_outcome(&self, outcome: Outcome, refreshed: bool) {
+        if refreshed {
+            self.metrics.bump(Counter::Refreshes);
+        }
+        match outcome {
+            Outcome::Success => self.metrics.bump(Counter::Succeeded),
+            Outcome::Fatal(reason) => {
+                self.metrics.bump(Counter::Fatal);
+                self.metrics.bump(Counter::Revocations);
+                log::warn!("vigil: revalidation fatal ({}): subject revoked, session ended", reason.as_str());
+            }
+            Outcome::NonFatal(reason) => {
+                if reason == NonFatalReason::Timeout {
+                    self.metrics.bump(Counter::Timeouts);
+                }
+                if self.cfg.on_failure == config::FailurePolicy::Deny {
+                    self.metrics.bump(Counter::Revocations);
+                }
+                log::warn!("vigil: revalidation non-fatal failure ({})", reason.as_str());
+            }
+            Outcome::LeaseLost => log::info!("vigil: revalidation lease lost; the current holder answers"),
+        }
+    }
+
+    fn note_allowed_despite(&self, reason: NonFatalReason) {
+        self.metrics.bump(Counter::NonFatalAllowed);
+        log::warn!("vigil: allowing request despite a non-fatal revalidation failure ({})", reason.as_str());
+    }
+
+    fn count_denial(&self, reason: DenyReason) {
+        let counter = match reason {
+            DenyReason::Revoked | DenyReason::SessionEnded => Counter::Revoked,
+            DenyReason::NoSession => Counter::NoSession,
+            DenyReason::Stale | DenyReason::Failed(_) => Counter::NonFatalDenied,
+        };
+        self.metrics.bump(counter);
+    }
+}
+
+fn waiter(context_id: u32, nonce: &str, sub: &str, seq_seen: u64, deadline_ns: u64) -> Waiter {
+    Waiter { context_id, nonce: nonce.to_string(), sub: sub.to_string(), seq_seen, deadline_ns }
+}
+
+fn rule_check(cfg: &Config) -> impl Fn(&Value) -> Result<(), String> + '_ {
+    move |claims: &Value| crate::rules::check_rules(&cfg.rules, claims).map_err(|v| v.reason().to_string())
+}
+
+fn rejection_for(reason: DenyReason) -> Rejection {
+    match reason {
+        DenyReason::Revoked => Rejection::Revoked,
+        DenyReason::NoSession => Rejection::NoSession,
+        DenyReason::SessionEnded => Rejection::SessionEnded("the identity provider ended the session"),
+        DenyReason::Stale => Rejection::RevalidationFailed("the session could not be revalidated for too long"),
+        DenyReason::Failed(reason) => Rejection::RevalidationFailed(reason.as_str()),
+    }
+}
+
+fn send_reply(rejection: &Rejection) {
+    let reply = rejection.to_reply();
+    let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _ = hostcalls::send_http_response(reply.status, headers, Some(&reply.body));
+}
