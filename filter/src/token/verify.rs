@@ -27,7 +27,7 @@ enum Key {
     Hs256(HS256Key),
     Es256(jwt_simple::prelude::ES256PublicKey),
     EdDsa(jwt_simple::prelude::Ed25519PublicKey),
-    Rs256(jwt_simple::prelude::RS256PublicKey),
+    Rs256(Box<jwt_simple::prelude::RS256PublicKey>),
 }
 
 struct SelectableKey {
@@ -57,7 +57,7 @@ impl Verifier {
                     KeyMaterial::Hs256(secret) => Key::Hs256(HS256Key::from_bytes(secret)),
                     KeyMaterial::Es256(key) => Key::Es256(key.clone()),
                     KeyMaterial::EdDsa(key) => Key::EdDsa(key.clone()),
-                    KeyMaterial::Rs256(key) => Key::Rs256(key.clone()),
+                    KeyMaterial::Rs256(key) => Key::Rs256(Box::new(key.clone())),
                 },
             })
             .collect();
