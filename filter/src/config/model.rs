@@ -38,7 +38,7 @@ pub struct Endpoint {
 }
 
 /// Where and how vigil talks to the upstream IdP.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct IdpConfig {
     /// First argument of `dispatch_http_call`: an Envoy cluster name
     /// (`outbound|443||idp.example.com` in Istio) or, on nginx, `host:port`.
@@ -49,6 +49,20 @@ pub struct IdpConfig {
     /// Resolved at configure time (inline value or VM environment variable).
     pub client_secret: String,
     pub client_auth: ClientAuth,
+}
+
+impl std::fmt::Debug for IdpConfig {
+    // The client secret never reaches a log line, even through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdpConfig")
+            .field("upstream", &self.upstream)
+            .field("token_endpoint", &self.token_endpoint.url)
+            .field("userinfo_endpoint", &self.userinfo_endpoint.url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("client_auth", &self.client_auth)
+            .finish()
+    }
 }
 
 /// A key the filter accepts for downstream tokens.
