@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::testing::{header, json_answer, seq_random, test_config, ScriptedIdp, SECOND};
+use super::testing::{
+    header, json_answer, login_alice, seq_random, test_config, ScriptedIdp, SECOND,
+};
 use super::*;
 use crate::config::{ClientAuth, Config, FailurePolicy};
-use crate::session::{
-    create_session, is_revoked, read_session, session_key, NewSession, Session, SessionState,
-};
+use crate::session::{is_revoked, read_session, session_key, Session, SessionState};
 use crate::store::{MemoryStore, SharedStore};
 
 const T0: u64 = 1_000 * SECOND;
@@ -38,15 +38,7 @@ impl Fixture {
 
     fn with_access_expiry(cfg: Config, access_expires_ns: u64) -> Self {
         let store = MemoryStore::new();
-        let new = NewSession {
-            sub: "alice".into(),
-            access_token: "at-0".into(),
-            access_expires_ns,
-            refresh_token: Some("rt-0".into()),
-            expires_ns: T0 + 3_600 * SECOND,
-            claims: Some(json!({"sub": "alice"})),
-        };
-        let created = create_session(&store, &cfg, new, &mut seq_random(9), T0).unwrap();
+        let created = login_alice(&store, &cfg, &mut seq_random(9), access_expires_ns, T0);
         Self {
             cfg,
             store,

@@ -23,4 +23,8 @@ pub use job::{CallKind, Finished, IdpCall, Job, JobContext, Outcome, RuleCheck, 
 pub use policy::{DenyReason, Verdict};
 
 #[cfg(test)]
+mod churn_tests;
+#[cfg(test)]
 mod job_tests;
+#[cfg(test)]
+mod sim_tests;

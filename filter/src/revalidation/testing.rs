@@ -171,3 +171,25 @@ impl ScriptedIdp {
         json_answer(200, &claims.to_string())
     }
 }
+
+/// Logs "alice" in at `now_ns` (tokens `at-0`/`rt-0`, one-hour session).
+pub(crate) fn login_alice(
+    store: &dyn crate::store::SharedStore,
+    cfg: &Config,
+    random: &mut dyn FnMut() -> u64,
+    access_expires_ns: u64,
+    now_ns: u64,
+) -> crate::session::CreatedSession {
+    let new = crate::session::NewSession {
+        sub: "alice".into(),
+        access_token: "at-0".into(),
+        access_expires_ns,
+        refresh_token: Some("rt-0".into()),
+        expires_ns: now_ns + 3_600 * SECOND,
+        claims: Some(serde_json::json!({"sub": "alice"})),
+    };
+    match crate::session::create_session(store, cfg, new, random, now_ns) {
+        Ok(created) => created,
+        Err(e) => unreachable!("login failed: {e}"),
+    }
+}

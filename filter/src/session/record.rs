@@ -122,6 +122,46 @@ impl Session {
     }
 }
 
+/// The fields slot allocation looks at, decoded without building the
+/// tokens and claims (allocation probes several records per login).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SlotSummary {
+    pub v: u32,
+    pub state: SessionState,
+    pub created_ns: u64,
+    pub expires_ns: u64,
+    pub validated_ns: u64,
+    #[serde(default)]
+    pub lease: Option<LeaseSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LeaseSummary {
+    pub deadline_ns: u64,
+}
+
+impl SlotSummary {
+    /// Same absence rules as `Session::decode`; fields it does not read are
+    /// skipped, so a record `Session::decode` rejects for another field may
+    /// still summarize (it is then reused like any other record).
+    pub fn decode(bytes: &[u8]) -> Option<SlotSummary> {
+        if bytes.is_empty() {
+            return None;
+        }
+        let summary: SlotSummary = serde_json::from_slice(bytes).ok()?;
+        (summary.v == RECORD_VERSION).then_some(summary)
+    }
+
+    /// As `Session::is_usable`.
+    pub fn is_usable(&self, now_ns: u64) -> bool {
+        self.state == SessionState::Live && now_ns < self.expires_ns
+    }
+
+    pub fn has_live_lease(&self, now_ns: u64) -> bool {
+        self.lease.as_ref().is_some_and(|l| now_ns < l.deadline_ns)
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn sample_session(nonce: &str, sub: &str, now_ns: u64) -> Session {
     Session {
@@ -175,6 +215,22 @@ mod tests {
         let text = String::from_utf8(sample_session("n", "a", 5).encode().unwrap()).unwrap();
         let bad_state = text.replace("\"live\"", "\"zombie\"");
         assert_eq!(Session::decode(bad_state.as_bytes()), None);
+    }
+
+    #[test]
+    fn summary_agrees_with_the_full_record() {
+        let mut s = sample_session("n", "alice", 5);
+        s.lease = Some(Lease {
+            owner: "vm".into(),
+            job: 1,
+            deadline_ns: 10,
+            waiters: vec![],
+        });
+        let summary = SlotSummary::decode(&s.encode().unwrap()).unwrap();
+        assert_eq!((summary.created_ns, summary.validated_ns), (5, 5));
+        assert!(summary.is_usable(6) && summary.has_live_lease(9) && !summary.has_live_lease(10));
+        assert_eq!(SlotSummary::decode(b""), None);
+        assert_eq!(SlotSummary::decode(b"{\"v\":2}"), None);
     }
 
     #[test]

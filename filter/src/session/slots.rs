@@ -12,7 +12,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use super::record::{Session, SessionState, RECORD_VERSION};
+use super::record::{Session, SessionState, SlotSummary, RECORD_VERSION};
 use super::update::{read_session, SessionError, CAS_RETRIES};
 use super::MAX_SUBJECT_LEN;
 use crate::config::Config;
@@ -105,7 +105,7 @@ pub fn allocate_slot(
                 evicts: false,
             });
         };
-        let Some(session) = Session::decode(&bytes).filter(|s| s.is_usable(now_ns)) else {
+        let Some(session) = SlotSummary::decode(&bytes).filter(|s| s.is_usable(now_ns)) else {
             return Ok(SlotChoice {
                 slot,
                 cas,
@@ -113,7 +113,7 @@ pub fn allocate_slot(
             });
         };
         let rank = (
-            session.live_lease(now_ns).is_some(),
+            session.has_live_lease(now_ns),
             session.validated_ns.max(session.created_ns),
         );
         if victim.as_ref().is_none_or(|(best, _)| rank < *best) {
