@@ -51,8 +51,8 @@ impl Lease {
     }
 }
 
-/// One upstream session, as in `docs/design.md`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One upstream session, as in `docs/design.md`. Debug omits the tokens.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub v: u32,
     /// Must equal the nonce in the downstream token's `sid`.
@@ -78,6 +78,24 @@ pub struct Session {
     pub lease: Option<Lease>,
     /// Incremented by every finished revalidation (waiters compare it).
     pub seq: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("sub", &self.sub)
+            .field("state", &self.state)
+            .field("created_ns", &self.created_ns)
+            .field("expires_ns", &self.expires_ns)
+            .field("access_expires_ns", &self.access_expires_ns)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("validated_ns", &self.validated_ns)
+            .field("attempt_ns", &self.attempt_ns)
+            .field("failure", &self.failure)
+            .field("lease", &self.lease)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -231,6 +249,16 @@ mod tests {
         assert!(summary.is_usable(6) && summary.has_live_lease(9) && !summary.has_live_lease(10));
         assert_eq!(SlotSummary::decode(b""), None);
         assert_eq!(SlotSummary::decode(b"{\"v\":2}"), None);
+    }
+
+    #[test]
+    fn debug_never_prints_tokens_or_nonce() {
+        let s = sample_session("nonce-value", "alice", 5);
+        let text = format!("{s:?}");
+        assert!(
+            !text.contains("at-0") && !text.contains("rt-0") && !text.contains("nonce-value"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -132,8 +132,8 @@ pub fn allocate_slot(
         .ok_or(SessionError::NoSlots)
 }
 
-/// What a login knows about the new session.
-#[derive(Debug, Clone, PartialEq)]
+/// What a login knows about the new session. Debug omits the tokens.
+#[derive(Clone, PartialEq)]
 pub struct NewSession {
     pub sub: String,
     pub access_token: String,
@@ -143,6 +143,17 @@ pub struct NewSession {
     pub expires_ns: u64,
     /// Userinfo claims from the login (already checked against the rules).
     pub claims: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("sub", &self.sub)
+            .field("access_expires_ns", &self.access_expires_ns)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("expires_ns", &self.expires_ns)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the new session lives; `sid` goes into the downstream token.
