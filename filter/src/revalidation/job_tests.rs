@@ -668,3 +668,43 @@ fn settle_slot_answers_all_local_waiters_from_one_read_and_takes_over_once() {
     assert_eq!(settled.answers.len(), 5);
     assert!(waiters.is_empty());
 }
+
+/// Runs `hook` once, just before the first write goes through.
+struct HookStore<'a> {
+    inner: &'a MemoryStore,
+    hook: std::cell::RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+}
+
+impl SharedStore for HookStore<'_> {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), crate::store::StoreError> {
+        if let Some(hook) = self.hook.borrow_mut().take() {
+            hook();
+        }
+        self.inner.set(key, value, cas)
+    }
+}
+
+#[test]
+fn a_result_written_while_joining_is_used_instead_of_waiting() {
+    let f = Fixture::new(test_config());
+    let (mut job, step) = f.start(&allow_all, DUE);
+    let _ = call(step);
+    let hooked = HookStore {
+        inner: &f.store,
+        hook: std::cell::RefCell::new(Some(Box::new(|| {
+            let answer = json_answer(200, r#"{"sub":"alice"}"#);
+            let done = f.answer(&mut job, &allow_all, DUE + 1, answer);
+            assert_eq!(finished(done).outcome, Outcome::Success);
+        }))),
+    };
+    let admission = admit(&f.cfg, &hooked, &f.b, "alice", &f.sid, T0, DUE + 2);
+    assert!(
+        matches!(admission, Admission::Allow { warning: None, .. }),
+        "{admission:?}"
+    );
+    let record = f.record();
+    assert_eq!((record.seq, record.lease), (1, None));
+}
