@@ -265,7 +265,7 @@ impl Vm {
                         // the IdP is unreachable, a non-fatal failure.
                         let rule_check = rule_check(&self.cfg);
                         let ctx = JobContext { cfg: &self.cfg, vm: &self.identity, rule_check: &rule_check };
-                        step = job.on_answer(&ctx, &ProxyStore, now, IdpAnswer::Reset);
+                        step = job.on_answer(&ctx, &ProxyStore, now, IdpAnswer::Unreachable);
                     }
                 },
                 Step::Finished(finished) => {
