@@ -1,0 +1,293 @@
+//! The deployment examples under examples/ work as written: every YAML file
+//! parses, each proxy's example carries the same vigil configuration (only
+//! `idp.upstream` differs, as each proxy names the IdP differently), that
+//! upstream is something the proxy can route to, and the secrets the
+//! configuration reads from the environment are put there by the example.
+//!
+//! The configuration is extracted exactly as each proxy hands it to
+//! on_configure: Envoy's StringValue verbatim, Istio's pluginConfig as JSON,
+//! nginx's `proxy_wasm` argument after nginx's own unquoting.
+
+#[path = "examples/nginx_conf.rs"]
+mod nginx_conf;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn read(relative: &str) -> String {
+    let path = examples_dir().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// All documents of a (multi-document) YAML file, as JSON values.
+fn yaml_documents(relative: &str) -> Vec<Value> {
+    let text = read(relative);
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{relative}: {e}")))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+fn yaml_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            yaml_files(&path, found);
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            found.push(path);
+        }
+    }
+}
+
+/// The Kubernetes object of a given kind in an Istio example file.
+fn k8s_object(relative: &str, kind: &str) -> Value {
+    yaml_documents(relative)
+        .into_iter()
+        .find(|doc| doc["kind"] == kind)
+        .unwrap_or_else(|| panic!("{relative}: no {kind}"))
+}
+
+/// The first object (depth first) whose "name" is `name`.
+fn find_named<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+    match value {
+        Value::Object(map) if map.get("name").and_then(Value::as_str) == Some(name) => Some(value),
+        Value::Object(map) => map.values().find_map(|v| find_named(v, name)),
+        Value::Array(items) => items.iter().find_map(|v| find_named(v, name)),
+        _ => None,
+    }
+}
+
+fn envoy_yaml() -> Value {
+    yaml_documents("envoy/envoy.yaml").remove(0)
+}
+
+/// `typed_config.config` of the envoy.filters.http.wasm filter.
+fn envoy_plugin(envoy: &Value) -> &Value {
+    let filter = find_named(envoy, "envoy.filters.http.wasm").expect("envoy.yaml: no wasm filter");
+    &filter["typed_config"]["config"]
+}
+
+/// The bytes Envoy hands to on_configure.
+pub fn envoy_configuration() -> Vec<u8> {
+    let envoy = envoy_yaml();
+    let configuration = &envoy_plugin(&envoy)["configuration"];
+    assert_eq!(
+        configuration["@type"], "type.googleapis.com/google.protobuf.StringValue",
+        "a StringValue reaches the plugin unwrapped"
+    );
+    configuration["value"].as_str().expect("configuration.value").as_bytes().to_vec()
+}
+
+/// The bytes Istio hands to on_configure: pluginConfig serialized as JSON.
+pub fn istio_configuration() -> Vec<u8> {
+    let plugin = k8s_object("istio/wasmplugin.yaml", "WasmPlugin");
+    serde_json::to_vec(&plugin["spec"]["pluginConfig"]).expect("pluginConfig to JSON")
+}
+
+/// The bytes nginx hands to on_configure: the `proxy_wasm vigil` argument.
+pub fn nginx_configuration() -> Vec<u8> {
+    let statements = nginx_conf::statements(&read("nginx/nginx.conf"));
+    let directive = statements
+        .iter()
+        .find(|s| s.args.first().map(String::as_str) == Some("proxy_wasm"))
+        .expect("nginx.conf: no proxy_wasm directive");
+    assert_eq!(directive.args.get(1).map(String::as_str), Some("vigil"));
+    directive.args.get(2).expect("proxy_wasm has a configuration").as_bytes().to_vec()
+}
+
+/// (example, configuration bytes) for the three proxies.
+pub fn all_configurations() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("envoy", envoy_configuration()),
+        ("istio", istio_configuration()),
+        ("nginx", nginx_configuration()),
+    ]
+}
+
+fn json(example: &str, bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{example}: configuration is not JSON: {e}"))
+}
+
+fn upstream(config: &Value) -> &str {
+    config["idp"]["upstream"].as_str().expect("idp.upstream")
+}
+
+/// Environment variables the configuration reads secrets from.
+fn secret_env_names(example: &str, config: &Value) -> BTreeSet<String> {
+    assert!(config["idp"].get("client_secret").is_none(), "{example}: inline client secret");
+    let mut names = BTreeSet::new();
+    names.insert(config["idp"]["client_secret_env"].as_str().expect("client_secret_env").to_owned());
+    for key in config["downstream"]["keys"].as_array().expect("downstream.keys") {
+        assert!(key.get("secret").is_none(), "{example}: inline token key");
+        if let Some(name) = key["secret_env"].as_str() {
+            names.insert(name.to_owned());
+        }
+    }
+    names
+}
+
+#[test]
+fn every_yaml_file_under_examples_parses() {
+    let mut files = Vec::new();
+    yaml_files(&examples_dir(), &mut files);
+    assert!(files.len() >= 4, "found only {files:?}");
+    for path in files {
+        let relative = path.strip_prefix(examples_dir()).expect("under examples").to_string_lossy().into_owned();
+        let docs = yaml_documents(&relative);
+        assert!(!docs.is_empty(), "{relative}: empty");
+        for doc in &docs {
+            assert!(doc.is_object(), "{relative}: a document is not a mapping");
+            if relative.starts_with("istio/") {
+                for field in ["apiVersion", "kind"] {
+                    assert!(doc[field].is_string(), "{relative}: object without {field}");
+                }
+                assert!(doc["metadata"]["name"].is_string(), "{relative}: object without a name");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_three_examples_share_one_configuration_except_idp_upstream() {
+    let mut configs = all_configurations().into_iter().map(|(example, bytes)| {
+        let mut config = json(example, &bytes);
+        config["idp"]["upstream"] = Value::Null;
+        (example, config)
+    });
+    let (first, reference) = configs.next().expect("three examples");
+    for (example, config) in configs {
+        assert_eq!(config, reference, "{example} differs from {first} (beyond idp.upstream)");
+    }
+}
+
+#[test]
+fn envoy_upstream_is_a_tls_cluster_for_the_idp() {
+    let envoy = envoy_yaml();
+    let config = json("envoy", &envoy_configuration());
+    let authority = config["idp"]["authority"].as_str().expect("idp.authority");
+    let clusters = envoy["static_resources"]["clusters"].as_array().expect("clusters");
+    let cluster = clusters
+        .iter()
+        .find(|c| c["name"] == upstream(&config))
+        .unwrap_or_else(|| panic!("no cluster named {}", upstream(&config)));
+    let tls = &cluster["transport_socket"]["typed_config"];
+    assert_eq!(tls["sni"], authority);
+    assert!(
+        tls["common_tls_context"]["validation_context"]["trusted_ca"]["filename"].is_string(),
+        "without trusted_ca Envoy does not verify the IdP"
+    );
+    let plugin = envoy_plugin(&envoy);
+    assert_eq!(plugin["failure_policy"], "FAIL_CLOSED");
+    assert!(plugin["vm_config"]["code"]["local"]["filename"].is_string());
+}
+
+#[test]
+fn istio_upstream_is_the_service_entry_cluster_with_tls_origination() {
+    let config = json("istio", &istio_configuration());
+    let service_entry = k8s_object("istio/idp-egress.yaml", "ServiceEntry");
+    let rule = k8s_object("istio/idp-egress.yaml", "DestinationRule");
+    let host = service_entry["spec"]["hosts"][0].as_str().expect("ServiceEntry host");
+    let port = service_entry["spec"]["ports"][0]["number"].as_u64().expect("ServiceEntry port");
+    assert_eq!(upstream(&config), format!("outbound|{port}||{host}"));
+    assert_eq!(
+        service_entry["spec"]["ports"][0]["protocol"], "HTTP",
+        "TLS pass-through (HTTPS) would carry the plain callouts unencrypted"
+    );
+    assert_eq!(rule["spec"]["host"], host);
+    let tls = rule["spec"]["trafficPolicy"]["portLevelSettings"]
+        .as_array()
+        .expect("portLevelSettings")
+        .iter()
+        .find(|s| s["port"]["number"].as_u64() == Some(port))
+        .map(|s| &s["tls"])
+        .expect("TLS settings for the IdP port");
+    assert_eq!(tls["mode"], "SIMPLE");
+    assert_eq!(tls["sni"], host);
+
+    let plugin = k8s_object("istio/wasmplugin.yaml", "WasmPlugin");
+    let spec = &plugin["spec"];
+    assert!(spec["url"].as_str().is_some_and(|u| u.starts_with("oci://")));
+    let sha = spec["sha256"].as_str().expect("sha256");
+    assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "sha256 {sha}");
+    assert_eq!(spec["phase"], "AUTHN");
+    assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
+}
+
+#[test]
+fn nginx_upstream_is_host_and_port_with_shared_memory_declared() {
+    let config = json("nginx", &nginx_configuration());
+    let (host, port) = upstream(&config).rsplit_once(':').expect("host:port");
+    assert!(port.parse::<u16>().is_ok(), "port {port}");
+    assert_eq!(config["idp"]["authority"], host);
+
+    let statements = nginx_conf::statements(&read("nginx/nginx.conf"));
+    let in_wasm_block = |name: &str| {
+        statements
+            .iter()
+            .find(|s| s.context == ["wasm"] && s.args.first().map(String::as_str) == Some(name))
+            .map(|s| s.args.clone())
+    };
+    let module = in_wasm_block("module").expect("wasm {{ module ... }}");
+    assert_eq!(module.get(1).map(String::as_str), Some("vigil"));
+    let kv = in_wasm_block("shm_kv").expect("wasm {{ shm_kv ... }}");
+    assert_eq!(kv.get(1).map(String::as_str), Some("*"), "vigil's keys fall into the default zone");
+    assert!(in_wasm_block("shm_queue").is_some(), "wasm {{ shm_queue ... }}");
+}
+
+#[test]
+fn secrets_come_from_variables_each_proxy_passes_to_the_vm() {
+    let envoy = envoy_yaml();
+    let envoy_config = json("envoy", &envoy_configuration());
+    let names = secret_env_names("envoy", &envoy_config);
+    let host_env_keys: BTreeSet<String> = envoy_plugin(&envoy)["vm_config"]["environment_variables"]
+        ["host_env_keys"]
+        .as_array()
+        .expect("host_env_keys")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert!(names.is_subset(&host_env_keys), "envoy passes {host_env_keys:?}, needs {names:?}");
+
+    let istio_config = json("istio", &istio_configuration());
+    let names = secret_env_names("istio", &istio_config);
+    let plugin = k8s_object("istio/wasmplugin.yaml", "WasmPlugin");
+    let vm_env: BTreeSet<String> = plugin["spec"]["vmConfig"]["env"]
+        .as_array()
+        .expect("vmConfig.env")
+        .iter()
+        .filter(|e| e["valueFrom"] == "HOST")
+        .filter_map(|e| e["name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(names.is_subset(&vm_env), "WasmPlugin passes {vm_env:?}, needs {names:?}");
+    let deployment = k8s_object("istio/client-secret.yaml", "Deployment");
+    let proxy = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["name"] == "istio-proxy")
+        .expect("an istio-proxy container override");
+    let from_secret: BTreeSet<String> = proxy["env"]
+        .as_array()
+        .expect("istio-proxy env")
+        .iter()
+        .filter(|e| e["valueFrom"]["secretKeyRef"]["name"].is_string())
+        .filter_map(|e| e["name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(names.is_subset(&from_secret), "istio-proxy gets {from_secret:?}, needs {names:?}");
+
+    let nginx_config = json("nginx", &nginx_configuration());
+    let names = secret_env_names("nginx", &nginx_config);
+    let kept: BTreeSet<String> = nginx_conf::statements(&read("nginx/nginx.conf"))
+        .into_iter()
+        .filter(|s| s.context.is_empty() && s.args.first().map(String::as_str) == Some("env"))
+        .filter_map(|s| s.args.get(1).cloned())
+        .collect();
+    assert!(names.is_subset(&kept), "nginx keeps {kept:?}, needs {names:?}");
+}
