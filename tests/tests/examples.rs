@@ -40,7 +40,10 @@ fn yaml_files(dir: &Path, found: &mut Vec<PathBuf>) {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
             yaml_files(&path, found);
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             found.push(path);
         }
     }
@@ -82,7 +85,11 @@ pub fn envoy_configuration() -> Vec<u8> {
         configuration["@type"], "type.googleapis.com/google.protobuf.StringValue",
         "a StringValue reaches the plugin unwrapped"
     );
-    configuration["value"].as_str().expect("configuration.value").as_bytes().to_vec()
+    configuration["value"]
+        .as_str()
+        .expect("configuration.value")
+        .as_bytes()
+        .to_vec()
 }
 
 /// The bytes Istio hands to on_configure: pluginConfig serialized as JSON.
@@ -99,7 +106,12 @@ pub fn nginx_configuration() -> Vec<u8> {
         .find(|s| s.args.first().map(String::as_str) == Some("proxy_wasm"))
         .expect("nginx.conf: no proxy_wasm directive");
     assert_eq!(directive.args.get(1).map(String::as_str), Some("vigil"));
-    directive.args.get(2).expect("proxy_wasm has a configuration").as_bytes().to_vec()
+    directive
+        .args
+        .get(2)
+        .expect("proxy_wasm has a configuration")
+        .as_bytes()
+        .to_vec()
 }
 
 /// (example, configuration bytes) for the three proxies.
@@ -112,7 +124,8 @@ pub fn all_configurations() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 fn json(example: &str, bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{example}: configuration is not JSON: {e}"))
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("{example}: configuration is not JSON: {e}"))
 }
 
 fn upstream(config: &Value) -> &str {
@@ -121,10 +134,21 @@ fn upstream(config: &Value) -> &str {
 
 /// Environment variables the configuration reads secrets from.
 fn secret_env_names(example: &str, config: &Value) -> BTreeSet<String> {
-    assert!(config["idp"].get("client_secret").is_none(), "{example}: inline client secret");
+    assert!(
+        config["idp"].get("client_secret").is_none(),
+        "{example}: inline client secret"
+    );
     let mut names = BTreeSet::new();
-    names.insert(config["idp"]["client_secret_env"].as_str().expect("client_secret_env").to_owned());
-    for key in config["downstream"]["keys"].as_array().expect("downstream.keys") {
+    names.insert(
+        config["idp"]["client_secret_env"]
+            .as_str()
+            .expect("client_secret_env")
+            .to_owned(),
+    );
+    for key in config["downstream"]["keys"]
+        .as_array()
+        .expect("downstream.keys")
+    {
         assert!(key.get("secret").is_none(), "{example}: inline token key");
         if let Some(name) = key["secret_env"].as_str() {
             names.insert(name.to_owned());
@@ -139,7 +163,11 @@ fn every_yaml_file_under_examples_parses() {
     yaml_files(&examples_dir(), &mut files);
     assert!(files.len() >= 4, "found only {files:?}");
     for path in files {
-        let relative = path.strip_prefix(examples_dir()).expect("under examples").to_string_lossy().into_owned();
+        let relative = path
+            .strip_prefix(examples_dir())
+            .expect("under examples")
+            .to_string_lossy()
+            .into_owned();
         let docs = yaml_documents(&relative);
         assert!(!docs.is_empty(), "{relative}: empty");
         for doc in &docs {
@@ -148,7 +176,10 @@ fn every_yaml_file_under_examples_parses() {
                 for field in ["apiVersion", "kind"] {
                     assert!(doc[field].is_string(), "{relative}: object without {field}");
                 }
-                assert!(doc["metadata"]["name"].is_string(), "{relative}: object without a name");
+                assert!(
+                    doc["metadata"]["name"].is_string(),
+                    "{relative}: object without a name"
+                );
             }
         }
     }
@@ -163,7 +194,10 @@ fn the_three_examples_share_one_configuration_except_idp_upstream() {
     });
     let (first, reference) = configs.next().expect("three examples");
     for (example, config) in configs {
-        assert_eq!(config, reference, "{example} differs from {first} (beyond idp.upstream)");
+        assert_eq!(
+            config, reference,
+            "{example} differs from {first} (beyond idp.upstream)"
+        );
     }
 }
 
@@ -172,7 +206,9 @@ fn envoy_upstream_is_a_tls_cluster_for_the_idp() {
     let envoy = envoy_yaml();
     let config = json("envoy", &envoy_configuration());
     let authority = config["idp"]["authority"].as_str().expect("idp.authority");
-    let clusters = envoy["static_resources"]["clusters"].as_array().expect("clusters");
+    let clusters = envoy["static_resources"]["clusters"]
+        .as_array()
+        .expect("clusters");
     let cluster = clusters
         .iter()
         .find(|c| c["name"] == upstream(&config))
@@ -193,8 +229,12 @@ fn istio_upstream_is_the_service_entry_cluster_with_tls_origination() {
     let config = json("istio", &istio_configuration());
     let service_entry = k8s_object("istio/idp-egress.yaml", "ServiceEntry");
     let rule = k8s_object("istio/idp-egress.yaml", "DestinationRule");
-    let host = service_entry["spec"]["hosts"][0].as_str().expect("ServiceEntry host");
-    let port = service_entry["spec"]["ports"][0]["number"].as_u64().expect("ServiceEntry port");
+    let host = service_entry["spec"]["hosts"][0]
+        .as_str()
+        .expect("ServiceEntry host");
+    let port = service_entry["spec"]["ports"][0]["number"]
+        .as_u64()
+        .expect("ServiceEntry port");
     assert_eq!(upstream(&config), format!("outbound|{port}||{host}"));
     assert_eq!(
         service_entry["spec"]["ports"][0]["protocol"], "HTTP",
@@ -213,9 +253,14 @@ fn istio_upstream_is_the_service_entry_cluster_with_tls_origination() {
 
     let plugin = k8s_object("istio/wasmplugin.yaml", "WasmPlugin");
     let spec = &plugin["spec"];
-    assert!(spec["url"].as_str().is_some_and(|u| u.starts_with("oci://")));
+    assert!(spec["url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("oci://")));
     let sha = spec["sha256"].as_str().expect("sha256");
-    assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "sha256 {sha}");
+    assert!(
+        sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+        "sha256 {sha}"
+    );
     assert_eq!(spec["phase"], "AUTHN");
     assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
 }
@@ -237,8 +282,15 @@ fn nginx_upstream_is_host_and_port_with_shared_memory_declared() {
     let module = in_wasm_block("module").expect("wasm {{ module ... }}");
     assert_eq!(module.get(1).map(String::as_str), Some("vigil"));
     let kv = in_wasm_block("shm_kv").expect("wasm {{ shm_kv ... }}");
-    assert_eq!(kv.get(1).map(String::as_str), Some("*"), "vigil's keys fall into the default zone");
-    assert!(in_wasm_block("shm_queue").is_some(), "wasm {{ shm_queue ... }}");
+    assert_eq!(
+        kv.get(1).map(String::as_str),
+        Some("*"),
+        "vigil's keys fall into the default zone"
+    );
+    assert!(
+        in_wasm_block("shm_queue").is_some(),
+        "wasm {{ shm_queue ... }}"
+    );
 }
 
 #[test]
@@ -246,14 +298,17 @@ fn secrets_come_from_variables_each_proxy_passes_to_the_vm() {
     let envoy = envoy_yaml();
     let envoy_config = json("envoy", &envoy_configuration());
     let names = secret_env_names("envoy", &envoy_config);
-    let host_env_keys: BTreeSet<String> = envoy_plugin(&envoy)["vm_config"]["environment_variables"]
-        ["host_env_keys"]
+    let host_env_keys: BTreeSet<String> = envoy_plugin(&envoy)["vm_config"]
+        ["environment_variables"]["host_env_keys"]
         .as_array()
         .expect("host_env_keys")
         .iter()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
-    assert!(names.is_subset(&host_env_keys), "envoy passes {host_env_keys:?}, needs {names:?}");
+    assert!(
+        names.is_subset(&host_env_keys),
+        "envoy passes {host_env_keys:?}, needs {names:?}"
+    );
 
     let istio_config = json("istio", &istio_configuration());
     let names = secret_env_names("istio", &istio_config);
@@ -265,7 +320,10 @@ fn secrets_come_from_variables_each_proxy_passes_to_the_vm() {
         .filter(|e| e["valueFrom"] == "HOST")
         .filter_map(|e| e["name"].as_str().map(str::to_owned))
         .collect();
-    assert!(names.is_subset(&vm_env), "WasmPlugin passes {vm_env:?}, needs {names:?}");
+    assert!(
+        names.is_subset(&vm_env),
+        "WasmPlugin passes {vm_env:?}, needs {names:?}"
+    );
     let deployment = k8s_object("istio/client-secret.yaml", "Deployment");
     let proxy = deployment["spec"]["template"]["spec"]["containers"]
         .as_array()
@@ -280,7 +338,10 @@ fn secrets_come_from_variables_each_proxy_passes_to_the_vm() {
         .filter(|e| e["valueFrom"]["secretKeyRef"]["name"].is_string())
         .filter_map(|e| e["name"].as_str().map(str::to_owned))
         .collect();
-    assert!(names.is_subset(&from_secret), "istio-proxy gets {from_secret:?}, needs {names:?}");
+    assert!(
+        names.is_subset(&from_secret),
+        "istio-proxy gets {from_secret:?}, needs {names:?}"
+    );
 
     let nginx_config = json("nginx", &nginx_configuration());
     let names = secret_env_names("nginx", &nginx_config);
@@ -289,5 +350,63 @@ fn secrets_come_from_variables_each_proxy_passes_to_the_vm() {
         .filter(|s| s.context.is_empty() && s.args.first().map(String::as_str) == Some("env"))
         .filter_map(|s| s.args.get(1).cloned())
         .collect();
-    assert!(names.is_subset(&kept), "nginx keeps {kept:?}, needs {names:?}");
+    assert!(
+        names.is_subset(&kept),
+        "nginx keeps {kept:?}, needs {names:?}"
+    );
+}
+
+/// The VM environment the examples assume (the secrets they read by name).
+fn example_env(name: &str) -> Option<String> {
+    match name {
+        "VIGIL_CLIENT_SECRET" => Some("client-secret-for-the-example-tests".to_owned()),
+        "VIGIL_TOKEN_KEY" => Some("token-key-for-the-example-tests-0123456789abcdef".to_owned()),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_example_configuration_is_accepted_by_the_filter() {
+    for (example, bytes) in all_configurations() {
+        let config = vigil::config::parse(&bytes, &example_env)
+            .unwrap_or_else(|e| panic!("{example}: vigil rejects its configuration: {e}"));
+        let expected_upstream = json(example, &bytes)["idp"]["upstream"]
+            .as_str()
+            .map(str::to_owned);
+        assert_eq!(Some(config.idp.upstream), expected_upstream, "{example}");
+    }
+}
+
+#[test]
+fn example_configurations_need_their_secret_variables() {
+    // Without the variables the proxies pass, vigil must refuse to start
+    // rather than run with an empty secret.
+    for (example, bytes) in all_configurations() {
+        let error = vigil::config::parse(&bytes, &|_| None)
+            .err()
+            .unwrap_or_else(|| panic!("{example}: accepted without its secret variables"));
+        assert!(error.key().contains("secret_env"), "{example}: {error}");
+    }
+}
+
+#[test]
+fn every_example_configuration_matches_the_generated_schema() {
+    let schema: Value =
+        serde_json::from_str(&vigil::config::raw::json_schema()).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    for (example, bytes) in all_configurations() {
+        let instance = json(example, &bytes);
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{example}: {errors:#?}");
+    }
+    // The schema is not vacuous: it rejects what the parser rejects.
+    let mut wrong = json("envoy", &envoy_configuration());
+    wrong["revalidate_intervall"] = Value::from("60s");
+    assert!(
+        !validator.is_valid(&wrong),
+        "unknown key accepted by the schema"
+    );
 }

@@ -82,7 +82,11 @@ fn blob(layout: &Path, desc: &Value) -> Vec<u8> {
     assert_eq!(hex.len(), 64, "digest {digest}");
     let data = std::fs::read(layout.join("blobs/sha256").join(hex))
         .unwrap_or_else(|e| panic!("blob {digest}: {e}"));
-    assert_eq!(desc["size"].as_u64(), Some(data.len() as u64), "size of {digest}");
+    assert_eq!(
+        desc["size"].as_u64(),
+        Some(data.len() as u64),
+        "size of {digest}"
+    );
     assert_eq!(sha256_digest(&data), digest, "content of blob {digest}");
     data
 }
@@ -132,27 +136,51 @@ fn check_layout(layout: &Path, wasm: &[u8], tag: &str) -> String {
     let mut files = Vec::new();
     for entry in archive.entries().expect("layer is a tar") {
         let mut entry = entry.expect("tar entry");
-        let name = entry.path().expect("entry path").to_string_lossy().into_owned();
-        assert!(entry.header().entry_type().is_file(), "{name} is a regular file");
+        let name = entry
+            .path()
+            .expect("entry path")
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            entry.header().entry_type().is_file(),
+            "{name} is a regular file"
+        );
         let mut content = Vec::new();
         entry.read_to_end(&mut content).expect("entry content");
         files.push((name, content));
     }
     assert_eq!(files.len(), 1, "the layer holds plugin.wasm only");
     assert_eq!(files[0].0, "plugin.wasm");
-    assert!(files[0].1 == wasm, "plugin.wasm differs from the packaged module");
+    assert!(
+        files[0].1 == wasm,
+        "plugin.wasm differs from the packaged module"
+    );
 
     let referenced: BTreeSet<String> = [manifest_desc, &manifest["config"], &layers[0]]
         .iter()
-        .map(|d| d["digest"].as_str().unwrap_or_default().trim_start_matches("sha256:").to_owned())
+        .map(|d| {
+            d["digest"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("sha256:")
+                .to_owned()
+        })
         .collect();
     let stored: BTreeSet<String> = std::fs::read_dir(layout.join("blobs/sha256"))
         .expect("blobs dir")
-        .map(|e| e.expect("blob entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("blob entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert_eq!(stored, referenced, "no stray blobs");
 
-    manifest_desc["digest"].as_str().unwrap_or_default().to_owned()
+    manifest_desc["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A small valid-looking module: the magic and version, then filler.
@@ -171,7 +199,10 @@ fn packaged_module_forms_a_valid_single_layer_image() {
 
     let stdout = package(&wasm_path, &scratch.0.join("oci"), "1.2.3");
     let digest = check_layout(&scratch.0.join("oci"), &wasm, "1.2.3");
-    assert!(stdout.contains(&digest), "the printed digest is the manifest's: {stdout}");
+    assert!(
+        stdout.contains(&digest),
+        "the printed digest is the manifest's: {stdout}"
+    );
 }
 
 #[test]

@@ -90,17 +90,26 @@ pub fn statements(text: &str) -> Vec<Statement> {
     for token in tokens(text) {
         match token {
             Token::Word(w) => args.push(w),
-            Token::Semicolon => out.push(Statement { context: context.clone(), args: std::mem::take(&mut args) }),
+            Token::Semicolon => out.push(Statement {
+                context: context.clone(),
+                args: std::mem::take(&mut args),
+            }),
             Token::Open => {
                 context.push(args.first().cloned().unwrap_or_default());
                 args.clear();
             }
             Token::Close => {
-                assert!(args.is_empty(), "directive without ';' before '}}': {args:?}");
+                assert!(
+                    args.is_empty(),
+                    "directive without ';' before '}}': {args:?}"
+                );
                 assert!(context.pop().is_some(), "unbalanced '}}'");
             }
         }
     }
-    assert!(context.is_empty() && args.is_empty(), "unterminated block or directive");
+    assert!(
+        context.is_empty() && args.is_empty(),
+        "unterminated block or directive"
+    );
     out
 }
