@@ -24,7 +24,7 @@ setup:
 wasm: setup
 	$(CARGO) build --release --target $(WASM_TARGET) -p vigil-filter
 	@mkdir -p $(DIST)
-	@cp target/$(WASM_TARGET)/release/vigil.wasm $(DIST)/vigil.wasm
+	@cp $${CARGO_TARGET_DIR:-target}/$(WASM_TARGET)/release/vigil.wasm $(DIST)/vigil.wasm
 	@cd $(DIST) && sha256sum vigil.wasm > vigil.wasm.sha256
 	@echo "dist/vigil.wasm: $$(stat -c %s $(DIST)/vigil.wasm) bytes, sha256 $$(cut -c1-16 $(DIST)/vigil.wasm.sha256)..."
 
