@@ -60,7 +60,7 @@ impl Vm {
     pub fn configure(bytes: &[u8]) -> Result<Vm, String> {
         let cfg = config::parse(bytes, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
         let uid = format!("{:016x}", host::random_u64());
-        let queue_name = format!("{}q/{}", cfg.shared_data_prefix, uid);
+        let queue_name = format!("{}q:{}", cfg.shared_data_prefix, uid);
         let queue_token = hostcalls::register_shared_queue(&queue_name)
             .map_err(|status| format!("cannot register shared queue {queue_name}: {status:?}"))?;
         Ok(Vm {

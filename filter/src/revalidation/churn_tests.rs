@@ -115,16 +115,16 @@ fn hundred_thousand_sessions_stay_within_the_documented_bound() {
     }
     let keys = store.key_count();
     let bytes = store.total_bytes();
-    let session_keys = store.keys_with_prefix("vigil:s/").len();
-    let bucket_keys = store.keys_with_prefix("vigil:r/").len();
+    let session_keys = store.keys_with_prefix("vigil:s:").len();
+    let bucket_keys = store.keys_with_prefix("vigil:r:").len();
     let largest_session = store
-        .keys_with_prefix("vigil:s/")
+        .keys_with_prefix("vigil:s:")
         .iter()
         .map(|k| k.len() + store.get(k).unwrap().0.len())
         .max()
         .unwrap();
     let largest_bucket = store
-        .keys_with_prefix("vigil:r/")
+        .keys_with_prefix("vigil:r:")
         .iter()
         .map(|k| k.len() + store.get(k).unwrap().0.len())
         .max()

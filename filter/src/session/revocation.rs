@@ -84,7 +84,7 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 /// Shared-data key of `sub`'s bucket.
 pub fn bucket_key(prefix: &str, buckets: u32, sub: &str) -> String {
     let index = fnv1a64(sub.as_bytes()) % u64::from(buckets.max(1));
-    format!("{prefix}r/{index}")
+    format!("{prefix}r:{index}")
 }
 
 fn read_bucket(store: &dyn SharedStore, cfg: &Config, sub: &str) -> Option<RevocationBucket> {
@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(
             bucket_key("p:", 1024, "a"),
-            format!("p:r/{}", 0xaf63_dc4c_8601_ec8cu64 % 1024)
+            format!("p:r:{}", 0xaf63_dc4c_8601_ec8cu64 % 1024)
         );
     }
 }

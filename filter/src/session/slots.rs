@@ -69,7 +69,7 @@ pub fn new_nonce(random: &mut dyn FnMut() -> u64) -> String {
 
 /// Shared-data key of a slot's record.
 pub fn session_key(prefix: &str, slot: u32) -> String {
-    format!("{prefix}s/{slot}")
+    format!("{prefix}s:{slot}")
 }
 
 /// A slot chosen for a new session and the cas to write it with.
@@ -273,17 +273,17 @@ mod tests {
         let store = MemoryStore::new();
         let mut dead = sample_session(NONCE, "a", 0);
         dead.kill("x", 1);
-        store.set("vigil:s/0", &dead.encode().unwrap(), 0).unwrap();
+        store.set("vigil:s:0", &dead.encode().unwrap(), 0).unwrap();
         let mut random = || 0u64;
         let choice = allocate_slot(&store, "vigil:", 1, &mut random, 2).unwrap();
         assert_eq!((choice.slot, choice.evicts), (0, false));
-        assert_eq!(choice.cas, store.get("vigil:s/0").unwrap().1);
+        assert_eq!(choice.cas, store.get("vigil:s:0").unwrap().1);
 
         let live = sample_session(NONCE, "a", 0);
-        store.set("vigil:s/0", &live.encode().unwrap(), 0).unwrap();
+        store.set("vigil:s:0", &live.encode().unwrap(), 0).unwrap();
         let expired = allocate_slot(&store, "vigil:", 1, &mut random, live.expires_ns).unwrap();
         assert!(!expired.evicts);
-        store.set("vigil:s/0", b"{corrupt", 0).unwrap();
+        store.set("vigil:s:0", b"{corrupt", 0).unwrap();
         assert!(
             !allocate_slot(&store, "vigil:", 1, &mut random, 2)
                 .unwrap()
@@ -360,9 +360,9 @@ mod tests {
         let mut random = || 0u64;
         let first = allocate_slot(&store, "p:", 1, &mut random, 0).unwrap();
         let second = allocate_slot(&store, "p:", 1, &mut random, 0).unwrap();
-        store.set("p:s/0", b"{}", first.cas).unwrap();
+        store.set("p:s:0", b"{}", first.cas).unwrap();
         assert_eq!(
-            store.set("p:s/0", b"{}", second.cas),
+            store.set("p:s:0", b"{}", second.cas),
             Err(StoreError::CasMismatch)
         );
     }
