@@ -17,3 +17,4 @@ mod adapter;
 pub mod glob;
 pub mod rules;
 pub mod identity;
+pub mod login;

@@ -4,6 +4,7 @@ pub mod duration;
 mod keypath;
 pub mod model;
 pub mod parse;
+mod parse_login;
 pub mod raw;
 
 pub use duration::parse_duration;

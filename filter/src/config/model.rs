@@ -179,4 +179,109 @@ pub struct Config {
     /// Tick period: how often followers poll and paused requests are checked
     /// against their deadline (the only wake-up path on nginx).
     pub poll_interval: Duration,
+    /// Login, callback and logout served by vigil; `None` = tokens come from
+    /// elsewhere and only revalidation runs.
+    pub login: Option<LoginConfig>,
+}
+
+/// How the filter signs the downstream tokens it mints at login. Its public
+/// part (or HS256 secret) is also the first key of `downstream.keys`.
+#[derive(Clone)]
+pub struct SigningKeyConfig {
+    pub kid: Option<String>,
+    pub material: SigningMaterial,
+}
+
+/// Private signing material, checked at configure time.
+#[derive(Clone)]
+pub enum SigningMaterial {
+    Hs256(Vec<u8>),
+    /// PKCS#8 PEM of an Ed25519 key.
+    EdDsaPem(String),
+    /// PKCS#8 (or SEC1) PEM of a P-256 key.
+    Es256Pem(String),
+}
+
+impl SigningKeyConfig {
+    /// A signer for this key (never fails for a parsed configuration).
+    pub fn signer(&self) -> Result<crate::token::Signer, crate::token::MintError> {
+        use crate::token::Signer;
+        match &self.material {
+            SigningMaterial::Hs256(secret) => Signer::hs256(secret, self.kid.clone()),
+            SigningMaterial::EdDsaPem(pem) => Signer::ed25519_pem(pem, self.kid.clone()),
+            SigningMaterial::Es256Pem(pem) => Signer::es256_pem(pem, self.kid.clone()),
+        }
+    }
+}
+
+impl std::fmt::Debug for SigningKeyConfig {
+    // Private keys and secrets never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let alg = match self.material {
+            SigningMaterial::Hs256(_) => "HS256",
+            SigningMaterial::EdDsaPem(_) => "EdDSA",
+            SigningMaterial::Es256Pem(_) => "ES256",
+        };
+        f.debug_struct("SigningKeyConfig")
+            .field("kid", &self.kid)
+            .field("alg", &alg)
+            .finish()
+    }
+}
+
+/// Where the IdP's metadata comes from: discovery at the issuer, with
+/// explicitly configured endpoints taking precedence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    /// `iss` of ID tokens and logout tokens; the discovery document's
+    /// `issuer` must equal it byte for byte.
+    pub issuer: String,
+    /// `false`: no discovery; `authorization_endpoint` and `jwks_uri` are
+    /// then configured.
+    pub discovery: bool,
+    /// `<issuer>/.well-known/openid-configuration`, split for a callout.
+    pub discovery_endpoint: Endpoint,
+    pub authorization_endpoint: Option<String>,
+    pub jwks_uri: Option<Endpoint>,
+    pub end_session_endpoint: Option<String>,
+    pub revocation_endpoint: Option<Endpoint>,
+    /// `idp.authority`, applied to discovered endpoints too.
+    pub authority: Option<String>,
+    /// How often discovery and the JWKS are fetched again.
+    pub metadata_refresh: Duration,
+}
+
+/// Cookie attributes of the session cookie (and the login state cookie).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    pub domain: Option<String>,
+    pub path: String,
+    /// `false` only for local development over plain http.
+    pub secure: bool,
+}
+
+/// The login, callback and logout endpoints vigil serves itself.
+#[derive(Debug, Clone)]
+pub struct LoginConfig {
+    pub provider: ProviderConfig,
+    /// Absolute URL registered at the IdP; its path is the callback path.
+    pub redirect_uri: String,
+    /// Path (without query) of `redirect_uri`.
+    pub callback_path: String,
+    pub scopes: Vec<String>,
+    /// Send `prompt=consent` when `offline_access` is requested.
+    pub consent_for_offline_access: bool,
+    pub logout_path: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub backchannel_logout_path: Option<String>,
+    /// Lifetime of a login session and of the downstream token.
+    pub session_lifetime: Duration,
+    /// Lifetime of the state cookie (time allowed at the IdP's login page).
+    pub state_lifetime: Duration,
+    /// HMAC-SHA256 key of the state cookie (at least 32 bytes).
+    pub state_secret: Vec<u8>,
+    pub signing_key: SigningKeyConfig,
+    pub cookie: CookieConfig,
+    /// Userinfo claims copied into the downstream token.
+    pub token_claims: Vec<String>,
 }

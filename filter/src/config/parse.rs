@@ -24,7 +24,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub(super) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         ConfigError {
             key: key.into(),
             problem: problem.into(),
@@ -53,7 +53,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-type Result<T> = std::result::Result<T, ConfigError>;
+pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 
 /// Longest accepted duration: keeps nanosecond arithmetic on the proxy clock
 /// far from overflow whatever the operator writes.
@@ -137,8 +137,26 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
             "must be greater than 0",
         ));
     }
-    let idp = idp(required("idp", raw.idp)?, env)?;
-    let downstream = downstream(required("downstream", raw.downstream)?, env)?;
+    let mut raw_idp = required("idp", raw.idp)?;
+    let raw_provider = RawProvider::take(&mut raw_idp);
+    let idp = idp(raw_idp, env)?;
+    let login = match raw.login {
+        Some(raw_login) => Some(super::parse_login::login(
+            raw_login,
+            raw_provider,
+            max_token_lifetime,
+            env,
+        )?),
+        None => {
+            raw_provider.refuse_without_login()?;
+            None
+        }
+    };
+    let downstream = downstream(
+        required("downstream", raw.downstream)?,
+        env,
+        login.as_ref().map(|l| &l.signing_key),
+    )?;
     let rules = rules(raw.rules.unwrap_or_default())?;
     let identity_headers =
         identity_headers(raw.identity_headers.unwrap_or_default(), &downstream.header)?;
@@ -157,14 +175,15 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
         revocation_buckets,
         max_token_lifetime,
         poll_interval,
+        login,
     })
 }
 
-fn required<T>(key: &str, value: Option<T>) -> Result<T> {
+pub(super) fn required<T>(key: &str, value: Option<T>) -> Result<T> {
     value.ok_or_else(|| ConfigError::new(key, "required key missing"))
 }
 
-fn duration(key: &str, text: Option<&str>, default: &str) -> Result<Duration> {
+pub(super) fn duration(key: &str, text: Option<&str>, default: &str) -> Result<Duration> {
     let text = text.unwrap_or(default);
     let value = parse_duration(text)
         .map_err(|e| ConfigError::new(key, format!("invalid duration {text:?}: {e}")))?;
@@ -213,13 +232,13 @@ fn bounded(key: &str, value: Option<u64>, default: u32, max: u32) -> Result<u32>
 }
 
 /// A required string with no control characters and not blank.
-fn text(key: &str, value: Option<String>) -> Result<String> {
+pub(super) fn text(key: &str, value: Option<String>) -> Result<String> {
     let value = required(key, value)?;
     plain(key, &value)?;
     Ok(value)
 }
 
-fn plain(key: &str, value: &str) -> Result<()> {
+pub(super) fn plain(key: &str, value: &str) -> Result<()> {
     if value.trim().is_empty() {
         return Err(ConfigError::new(key, "must not be empty"));
     }
@@ -274,7 +293,7 @@ fn idp(raw: RawIdp, env: &dyn Fn(&str) -> Option<String>) -> Result<IdpConfig> {
     })
 }
 
-fn endpoint(key: &str, value: Option<String>, authority: Option<&str>) -> Result<Endpoint> {
+pub(super) fn endpoint(key: &str, value: Option<String>, authority: Option<&str>) -> Result<Endpoint> {
     let text = required(key, value)?;
     let url =
         url::Url::parse(&text).map_err(|_| ConfigError::new(key, "not an absolute http(s) URL"))?;
@@ -307,8 +326,14 @@ fn endpoint(key: &str, value: Option<String>, authority: Option<&str>) -> Result
     })
 }
 
+/// An `Endpoint` for a URL learnt at run time (discovery), with the same
+/// rules as configured endpoints; `None` when the URL is not acceptable.
+pub(crate) fn endpoint_from_url(url: &str, authority: Option<&str>) -> Option<Endpoint> {
+    endpoint("", Some(url.to_string()), authority).ok()
+}
+
 /// Exactly one of an inline secret and the name of an environment variable.
-fn secret(
+pub(super) fn secret(
     (inline_key, inline): (&str, Option<String>),
     (env_key, env_name): (&str, Option<String>),
     env: &dyn Fn(&str) -> Option<String>,
@@ -353,19 +378,37 @@ fn secret(
 fn downstream(
     raw: RawDownstream,
     env: &dyn Fn(&str) -> Option<String>,
+    signing: Option<&SigningKeyConfig>,
 ) -> Result<DownstreamConfig> {
     let issuer = text("downstream.issuer", raw.issuer)?;
     let audience = text("downstream.audience", raw.audience)?;
-    let algorithms = algorithms(required("downstream.algorithms", raw.algorithms)?)?;
-    let raw_keys = required("downstream.keys", raw.keys)?;
-    if raw_keys.is_empty() {
+    // With a login signing key, its algorithm and key are always accepted.
+    let signing_key = signing.map(super::parse_login::verification_key_of).transpose()?;
+    let mut algorithms = match (raw.algorithms, &signing_key) {
+        (Some(raw), _) => algorithms(raw)?,
+        (None, Some(_)) => Vec::new(),
+        (None, None) => return Err(ConfigError::new("downstream.algorithms", "required key missing")),
+    };
+    if let Some(key) = &signing_key {
+        let alg = key.material.alg().to_string();
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    let raw_keys = match (raw.keys, &signing_key) {
+        (Some(keys), _) => keys,
+        (None, Some(_)) => Vec::new(),
+        (None, None) => return Err(ConfigError::new("downstream.keys", "required key missing")),
+    };
+    if raw_keys.is_empty() && signing_key.is_none() {
         return Err(ConfigError::new(
             "downstream.keys",
             "at least one key is required",
         ));
     }
-    let several = raw_keys.len() > 1;
-    let mut keys: Vec<VerificationKey> = Vec::with_capacity(raw_keys.len());
+    let several = raw_keys.len() + usize::from(signing_key.is_some()) > 1;
+    let mut keys: Vec<VerificationKey> = Vec::with_capacity(raw_keys.len() + 1);
+    keys.extend(signing_key);
     for (i, raw_key) in raw_keys.into_iter().enumerate() {
         let key = verification_key(&format!("downstream.keys[{i}]"), raw_key, &algorithms, env)?;
         let kid_key = format!("downstream.keys[{i}].kid");
@@ -631,6 +674,50 @@ fn header_name(key: &str, name: &str) -> Result<()> {
         return Err(ConfigError::new(key, "header names must be lower-case"));
     }
     Ok(())
+}
+
+/// The `idp.*` keys that only matter with `login`, taken out of the raw
+/// `idp` section before it is validated.
+pub(super) struct RawProvider {
+    pub issuer: Option<String>,
+    pub discovery: Option<bool>,
+    pub authorization_endpoint: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub end_session_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub metadata_refresh: Option<String>,
+    pub authority: Option<String>,
+}
+
+impl RawProvider {
+    fn take(raw: &mut RawIdp) -> RawProvider {
+        RawProvider {
+            issuer: raw.issuer.take(),
+            discovery: raw.discovery.take(),
+            authorization_endpoint: raw.authorization_endpoint.take(),
+            jwks_uri: raw.jwks_uri.take(),
+            end_session_endpoint: raw.end_session_endpoint.take(),
+            revocation_endpoint: raw.revocation_endpoint.take(),
+            metadata_refresh: raw.metadata_refresh.take(),
+            authority: raw.authority.clone(),
+        }
+    }
+
+    fn refuse_without_login(&self) -> Result<()> {
+        let set = [
+            ("idp.issuer", self.issuer.is_some()),
+            ("idp.discovery", self.discovery.is_some()),
+            ("idp.authorization_endpoint", self.authorization_endpoint.is_some()),
+            ("idp.jwks_uri", self.jwks_uri.is_some()),
+            ("idp.end_session_endpoint", self.end_session_endpoint.is_some()),
+            ("idp.revocation_endpoint", self.revocation_endpoint.is_some()),
+            ("idp.metadata_refresh", self.metadata_refresh.is_some()),
+        ];
+        match set.iter().find(|(_, present)| *present) {
+            Some((key, _)) => Err(ConfigError::new(*key, "only used with a `login` section")),
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -575,3 +575,204 @@ fn debug_output_of_the_config_hides_key_material() {
     let keys = format!("{:?}", config.downstream.keys);
     assert!(!keys.contains(SECRET), "{keys}");
 }
+
+fn with_login() -> Value {
+    let mut value = base();
+    set(&mut value, "idp.issuer", json!("https://idp.example.com"));
+    value["login"] = json!({
+        "redirect_uri": "https://app.example.com/oauth/callback?x=1",
+        "signing_key": {"alg": "HS256", "secret": SECRET}
+    });
+    set(
+        &mut value,
+        "downstream.keys",
+        json!([{"kid": "k1", "alg": "HS256", "secret": SECRET}]),
+    );
+    value
+}
+
+#[test]
+fn login_defaults_and_the_signing_key_joins_the_downstream_keys() {
+    let config = parse_value(&with_login()).unwrap();
+    let login = config.login.as_ref().unwrap();
+    assert_eq!(login.callback_path, "/oauth/callback");
+    assert_eq!(login.scopes, ["openid", "profile", "email"]);
+    assert!(login.consent_for_offline_access && login.cookie.secure);
+    assert_eq!(login.cookie.path, "/");
+    assert_eq!(login.session_lifetime, Duration::from_secs(8 * 3600));
+    assert_eq!(login.state_lifetime, Duration::from_secs(600));
+    assert_eq!(login.state_secret.len(), 32);
+    assert_eq!(
+        (
+            login.logout_path.as_deref(),
+            login.backchannel_logout_path.as_deref()
+        ),
+        (None, None)
+    );
+    let provider = &login.provider;
+    assert!(provider.discovery);
+    assert_eq!(
+        provider.discovery_endpoint.path,
+        "/.well-known/openid-configuration"
+    );
+    assert_eq!(provider.metadata_refresh, Duration::from_secs(3600));
+    // The signing key is first; the configured key stays.
+    let keys = &config.downstream.keys;
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].kid.as_deref(), Some("vigil"));
+    assert!(!format!("{login:?}").contains(SECRET));
+    // Without downstream keys and algorithms, the signing key is enough.
+    let mut value = with_login();
+    remove(&mut value, "downstream.keys");
+    remove(&mut value, "downstream.algorithms");
+    let config = parse_value(&value).unwrap();
+    assert_eq!(config.downstream.algorithms, ["HS256"]);
+    assert_eq!(config.downstream.keys.len(), 1);
+}
+
+#[test]
+fn asymmetric_signing_keys_publish_their_public_half() {
+    use jwt_simple::prelude::{ES256KeyPair, Ed25519KeyPair};
+    for (alg, pem) in [
+        ("EdDSA", Ed25519KeyPair::generate().to_pem()),
+        ("ES256", ES256KeyPair::generate().to_pem().unwrap()),
+    ] {
+        let mut value = with_login();
+        value["login"]["signing_key"] = json!({"kid": "k9", "alg": alg, "private_key": pem});
+        remove(&mut value, "downstream.keys");
+        remove(&mut value, "downstream.algorithms");
+        let config = parse_value(&value).unwrap();
+        assert_eq!(config.downstream.algorithms, [alg]);
+        assert_eq!(config.downstream.keys[0].material.alg(), alg);
+        // What the signer mints, the downstream verifier accepts.
+        let signer = config.login.as_ref().unwrap().signing_key.signer().unwrap();
+        let token = signer
+            .mint(&crate::token::MintClaims {
+                iss: "https://vigil.local".into(),
+                aud: "app".into(),
+                sub: "alice".into(),
+                sid: "0.AAAAAAAAAAAAAAAAAAAAAA".into(),
+                iat_ns: 1_000_000_000,
+                exp_s: 4_000_000_000,
+                extra: serde_json::Map::new(),
+            })
+            .unwrap();
+        let verifier = crate::token::Verifier::new(&config.downstream);
+        assert_eq!(verifier.verify(&token, 2_000_000_000).unwrap().sub, "alice");
+    }
+}
+
+#[test]
+fn login_configuration_errors_name_the_key() {
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (Box::new(|v| remove(v, "idp.issuer")), "idp.issuer"),
+        (
+            Box::new(|v| set(v, "idp.discovery", json!(false))),
+            "idp.authorization_endpoint",
+        ),
+        (
+            Box::new(|v| {
+                set(v, "idp.discovery", json!(false));
+                set(
+                    v,
+                    "idp.authorization_endpoint",
+                    json!("https://idp.example.com/auth"),
+                );
+            }),
+            "idp.jwks_uri",
+        ),
+        (
+            Box::new(|v| set(v, "idp.jwks_uri", json!("not a url"))),
+            "idp.jwks_uri",
+        ),
+        (
+            Box::new(|v| v["login"]["scopes"] = json!(["email"])),
+            "login.scopes",
+        ),
+        (
+            Box::new(|v| v["login"]["scopes"] = json!(["openid", "a b"])),
+            "login.scopes[1]",
+        ),
+        (
+            Box::new(|v| v["login"]["redirect_uri"] = json!("/callback")),
+            "login.redirect_uri",
+        ),
+        (
+            Box::new(|v| v["login"]["logout_path"] = json!("/oauth/callback")),
+            "login.logout_path",
+        ),
+        (
+            Box::new(|v| v["login"]["backchannel_logout_path"] = json!("bc")),
+            "login.backchannel_logout_path",
+        ),
+        (
+            Box::new(|v| v["login"]["session_lifetime"] = json!("13h")),
+            "login.session_lifetime",
+        ),
+        (
+            Box::new(|v| v["login"]["state_lifetime"] = json!("2h")),
+            "login.state_lifetime",
+        ),
+        (
+            Box::new(|v| v["login"]["state_secret"] = json!("short")),
+            "login.state_secret",
+        ),
+        (
+            Box::new(|v| v["login"]["cookie_path"] = json!("x;y")),
+            "login.cookie_path",
+        ),
+        (
+            Box::new(|v| v["login"]["signing_key"] = json!({"alg": "RS256", "private_key": "x"})),
+            "login.signing_key.alg",
+        ),
+        (
+            Box::new(|v| {
+                v["login"]["signing_key"] = json!({"alg": "EdDSA", "private_key": "nope"})
+            }),
+            "login.signing_key.private_key",
+        ),
+        (
+            Box::new(|v| v["login"]["signing_key"] = json!({"alg": "HS256", "secret": "short"})),
+            "login.signing_key.secret",
+        ),
+        (
+            Box::new(|v| {
+                v["login"]["signing_key"] =
+                    json!({"alg": "HS256", "secret": SECRET, "private_key": "x"})
+            }),
+            "login.signing_key.private_key",
+        ),
+        (
+            Box::new(|v| {
+                v["downstream"]["keys"] =
+                    json!([{"kid": "vigil", "alg": "HS256", "secret": SECRET}])
+            }),
+            "downstream.keys[0].kid",
+        ),
+        (
+            Box::new(|v| v["login"]["unknown"] = json!(1)),
+            "login.unknown",
+        ),
+        (
+            Box::new(|v| v["downstream"]["keys"] = json!([{"alg": "HS256", "secret": SECRET}])),
+            "downstream.keys[0].kid",
+        ),
+    ];
+    for (edit, key) in cases {
+        let mut value = with_login();
+        edit(&mut value);
+        match parse_value(&value) {
+            Ok(_) => panic!("accepted: {value}"),
+            Err(e) => {
+                assert_eq!(e.key(), key, "{e}");
+                assert!(!e.to_string().contains(SECRET));
+            }
+        }
+    }
+    let line = error_of(|v| set(v, "idp.issuer", json!("https://idp.example.com")));
+    assert!(
+        line.contains("idp.issuer") && line.contains("login"),
+        "{line}"
+    );
+}

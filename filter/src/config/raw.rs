@@ -56,6 +56,8 @@ pub struct RawConfig {
     pub rules: Option<RawRules>,
     /// Header name (lower-case) -> claim name sent to the upstream service.
     pub identity_headers: Option<BTreeMap<String, String>>,
+    /// Login, callback and logout served by vigil (default: none).
+    pub login: Option<RawLogin>,
 }
 
 /// `on_failure` values.
@@ -101,6 +103,23 @@ pub struct RawIdp {
     pub client_secret_env: Option<String>,
     /// Client authentication at the token endpoint (default "client_secret_basic").
     pub client_auth: Option<RawClientAuth>,
+    /// Issuer URL of ID and logout tokens; discovery runs at
+    /// `<issuer>/.well-known/openid-configuration` (required with `login`).
+    pub issuer: Option<String>,
+    /// Fetch the discovery document (default true; false requires
+    /// `authorization_endpoint` and `jwks_uri`).
+    pub discovery: Option<bool>,
+    /// Authorization endpoint URL (overrides discovery).
+    pub authorization_endpoint: Option<String>,
+    /// JWKS URL (overrides discovery).
+    pub jwks_uri: Option<String>,
+    /// RP-initiated logout endpoint URL (overrides discovery).
+    pub end_session_endpoint: Option<String>,
+    /// RFC 7009 revocation endpoint URL (overrides discovery).
+    pub revocation_endpoint: Option<String>,
+    /// How often discovery and the JWKS are refetched (duration, default "1h").
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub metadata_refresh: Option<String>,
 }
 
 /// `downstream` section.
@@ -145,6 +164,67 @@ pub struct RawKey {
     pub secret_env: Option<String>,
     /// ES256, EdDSA, RS256: the public key, PEM (SubjectPublicKeyInfo).
     pub public_key: Option<String>,
+}
+
+/// `login` section: vigil runs the authorization code flow with PKCE.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawLogin {
+    /// Absolute callback URL registered at the IdP; its path is served by vigil (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub redirect_uri: Option<String>,
+    /// Requested scopes (default ["openid", "profile", "email"]; must contain "openid").
+    pub scopes: Option<Vec<String>>,
+    /// Send prompt=consent when offline_access is requested (default true).
+    pub consent_for_offline_access: Option<bool>,
+    /// Path that ends the session (default: none).
+    pub logout_path: Option<String>,
+    /// Where the IdP sends the browser after logout (absolute URL).
+    pub post_logout_redirect_uri: Option<String>,
+    /// Path accepting OIDC back-channel logout POSTs (default: none).
+    pub backchannel_logout_path: Option<String>,
+    /// Lifetime of a login session and its cookie (duration, default "8h", <= max_token_lifetime).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub session_lifetime: Option<String>,
+    /// Time allowed between the redirect to the IdP and the callback (duration, default "10m").
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub state_lifetime: Option<String>,
+    /// HMAC key of the login state cookie, at least 32 bytes (default: derived from the signing key).
+    pub state_secret: Option<String>,
+    /// VM environment variable holding the state cookie key.
+    pub state_secret_env: Option<String>,
+    /// Key that signs downstream tokens (required); it is added to downstream.keys.
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub signing_key: Option<RawSigningKey>,
+    /// Domain attribute of the cookies (default: none, host-only).
+    pub cookie_domain: Option<String>,
+    /// Path attribute of the session cookie (default "/").
+    pub cookie_path: Option<String>,
+    /// Secure attribute (default true; false only for local http development).
+    pub cookie_secure: Option<bool>,
+    /// Userinfo claims copied into the downstream token (default []).
+    pub token_claims: Option<Vec<String>>,
+}
+
+/// `login.signing_key`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawSigningKey {
+    /// Key id put in the token header (default "vigil").
+    pub kid: Option<String>,
+    /// EdDSA, ES256 or HS256 (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub alg: Option<String>,
+    /// EdDSA/ES256: PKCS#8 private key, PEM.
+    pub private_key: Option<String>,
+    /// EdDSA/ES256: VM environment variable holding the PEM.
+    pub private_key_env: Option<String>,
+    /// HS256: the secret (at least 32 bytes).
+    pub secret: Option<String>,
+    /// HS256: VM environment variable holding the secret.
+    pub secret_env: Option<String>,
 }
 
 /// `rules` section: every non-empty condition must hold.

@@ -1,0 +1,30 @@
+//! Login, callback, logout and back-channel logout (OIDC authorization code
+//! flow with PKCE), as pure functions and small state machines: they take
+//! the request, the configuration, shared data, the proxy clock and a random
+//! source, and return replies, cookies and IdP calls as values. The adapter
+//! performs the calls and feeds the answers back.
+
+pub mod authorize;
+pub mod callback;
+pub mod cookies;
+pub mod error;
+pub mod fetch;
+pub mod form;
+pub mod id_token;
+pub mod idp_call;
+pub mod idp_jwt;
+pub mod jwks;
+pub mod pkce;
+pub mod provider;
+pub mod request;
+pub mod return_url;
+pub mod seen;
+pub mod state;
+
+#[cfg(test)]
+pub(crate) mod testkeys;
+
+pub use callback::{Callback, CallbackDone, CallbackStep, LoggedIn, LoginContext};
+pub use error::LoginError;
+pub use idp_call::{IdpRequest, LoginCallKind};
+pub use request::RequestView;
