@@ -5,6 +5,7 @@
 //! performs the calls and feeds the answers back.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod callback;
 pub mod cookies;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod id_token;
 pub mod idp_call;
 pub mod idp_jwt;
 pub mod jwks;
+pub mod logout;
 pub mod pkce;
 pub mod provider;
 pub mod request;
@@ -24,7 +26,9 @@ pub mod state;
 #[cfg(test)]
 pub(crate) mod testkeys;
 
+pub use backchannel::{backchannel_logout, BackchannelDone};
 pub use callback::{Callback, CallbackDone, CallbackStep, LoggedIn, LoginContext};
 pub use error::LoginError;
 pub use idp_call::{IdpRequest, LoginCallKind};
+pub use logout::{logout, LogoutDone};
 pub use request::RequestView;

@@ -197,3 +197,59 @@ pub(crate) fn path_of(call: &super::IdpRequest) -> &str {
         .map(|(_, v)| v.as_str())
         .unwrap_or("")
 }
+
+/// A provider whose discovery and JWKS (of `idp`) were fetched at `now_ns`.
+pub(crate) fn ready_provider(
+    cfg: &Config,
+    store: &dyn crate::store::SharedStore,
+    idp: &TestIdpKeys,
+    now_ns: u64,
+) -> super::provider::Provider {
+    let mut fetcher = super::fetch::Fetcher::new();
+    fetcher.poll(cfg, store, "vm", now_ns).unwrap();
+    fetcher.on_answer(cfg, store, "vm", now_ns, &ok_json(&discovery_json()));
+    fetcher.on_answer(cfg, store, "vm", now_ns, &ok_json(&idp.jwks_json()));
+    let mut provider = super::provider::Provider::new();
+    provider.sync(store, cfg);
+    assert!(provider.ready().is_some());
+    provider
+}
+
+/// A live session of `sub` with refresh token `rt-<sub>` and its
+/// downstream token.
+pub(crate) fn logged_in(
+    cfg: &Config,
+    store: &dyn crate::store::SharedStore,
+    sub: &str,
+    now_ns: u64,
+) -> (String, u32) {
+    let mut random = crate::revalidation::testing::seq_random(now_ns ^ sub.len() as u64);
+    let created = crate::session::create_session(
+        store,
+        cfg,
+        crate::session::NewSession {
+            sub: sub.to_string(),
+            access_token: format!("at-{sub}"),
+            access_expires_ns: now_ns + 300 * 1_000_000_000,
+            refresh_token: Some(format!("rt-{sub}")),
+            expires_ns: now_ns + 3600 * 1_000_000_000,
+            claims: None,
+        },
+        &mut random,
+        now_ns,
+    )
+    .unwrap();
+    let signer = cfg.login.as_ref().unwrap().signing_key.signer().unwrap();
+    let token = signer
+        .mint(&crate::token::MintClaims {
+            iss: cfg.downstream.issuer.clone(),
+            aud: cfg.downstream.audience.clone(),
+            sub: sub.to_string(),
+            sid: created.sid,
+            iat_ns: crate::session::mint_time_ns(store, cfg, sub, now_ns),
+            exp_s: now_ns / 1_000_000_000 + 3600,
+            extra: Map::new(),
+        })
+        .unwrap();
+    (token, created.slot)
+}

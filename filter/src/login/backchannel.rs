@@ -1,0 +1,175 @@
+//! OIDC Back-Channel Logout 1.0: the IdP POSTs a signed `logout_token`;
+//! once it checks out, the subject is revoked on every VM at once (the
+//! revocation cut-off in shared data), so every downstream token of that
+//! user issued so far stops working on its next request.
+//!
+//! Checks (§2.6): signature by `kid` from the JWKS, `iss`, `aud`, `iat`
+//! (not in the future, not older than `MAX_LOGOUT_TOKEN_AGE_NS`), `exp`
+//! when present, the `events` claim with the back-channel logout member, a
+//! `sub` and/or `sid`, no `nonce`, and a `jti` not seen before (kept in a
+//! bounded set in shared data).
+//!
+//! A token with only `sid` cannot be mapped to a vigil session (vigil does
+//! not index sessions by the IdP's session id) and is refused with 400, as
+//! §2.8 asks for a logout that could not be performed.
+
+use serde_json::Value;
+
+use super::error::LoginError;
+use super::fetch::request_jwks_refetch;
+use super::form::parse;
+use super::idp_jwt::{audience_has, seconds, secs_to_ns, verify_signature, JwtError};
+use super::provider::Provider;
+use super::seen::{remember_once, JTI_TAG};
+use crate::config::Config;
+use crate::reply::LocalReply;
+use crate::session::{revoke_subject, MAX_SUBJECT_LEN};
+use crate::store::SharedStore;
+
+pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// Oldest `iat` accepted (the jti set remembers tokens this long).
+pub const MAX_LOGOUT_TOKEN_AGE_NS: u64 = 10 * 60 * 1_000_000_000;
+/// Largest request body read.
+pub const MAX_BODY_LEN: usize = 32 * 1024;
+
+/// The reply and, on success, the subject revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackchannelDone {
+    pub reply: LocalReply,
+    pub result: Result<String, LoginError>,
+}
+
+/// Handles a request to `login.backchannel_logout_path`; `body` is the
+/// whole request body (the adapter buffers it, at most `MAX_BODY_LEN`).
+pub fn backchannel_logout(
+    cfg: &Config,
+    provider: &Provider,
+    store: &dyn SharedStore,
+    method: &str,
+    body: &[u8],
+    now_ns: u64,
+) -> BackchannelDone {
+    let result = check_and_revoke(cfg, provider, store, method, body, now_ns);
+    let reply = match &result {
+        Ok(_) => LocalReply {
+            status: 200,
+            headers: vec![("cache-control", "no-store".to_string())],
+            body: Vec::new(),
+        },
+        Err(e) => e.to_json(),
+    };
+    BackchannelDone { reply, result }
+}
+
+fn check_and_revoke(
+    cfg: &Config,
+    provider: &Provider,
+    store: &dyn SharedStore,
+    method: &str,
+    body: &[u8],
+    now_ns: u64,
+) -> Result<String, LoginError> {
+    let bad = |r| Err(LoginError::BadLogoutToken(r));
+    if method != "POST" {
+        return Err(LoginError::MethodNotAllowed);
+    }
+    let Some(login) = &cfg.login else {
+        return Err(LoginError::MethodNotAllowed);
+    };
+    if body.len() > MAX_BODY_LEN {
+        return bad("request body too large");
+    }
+    let form = parse(&String::from_utf8_lossy(body));
+    let mut tokens = form.iter().filter(|(k, _)| k == "logout_token");
+    let token = match (tokens.next(), tokens.next()) {
+        (Some((_, t)), None) if !t.is_empty() => t,
+        _ => return bad("exactly one logout_token is required"),
+    };
+    let Some((_, keys)) = provider.ready() else {
+        return Err(LoginError::NotReady { retry_after_s: 1 });
+    };
+    let claims = match verify_signature(token, keys) {
+        Ok(claims) => claims,
+        Err(JwtError::UnknownKey { .. }) => {
+            request_jwks_refetch(cfg, store);
+            return bad("logout token signed with an unknown key");
+        }
+        Err(_) => return bad("logout token signature is invalid"),
+    };
+    let leeway_ns = u64::try_from(cfg.downstream.leeway.as_nanos()).unwrap_or(u64::MAX);
+    if claims.get("iss").and_then(Value::as_str) != Some(login.provider.issuer.as_str()) {
+        return bad("logout token issuer is wrong");
+    }
+    if !audience_has(&claims, &cfg.idp.client_id) {
+        return bad("logout token audience is wrong");
+    }
+    let Some(iat_ns) = seconds(&claims, "iat").map(secs_to_ns) else {
+        return bad("logout token has no issue time");
+    };
+    if iat_ns > now_ns.saturating_add(leeway_ns)
+        || iat_ns
+            .saturating_add(MAX_LOGOUT_TOKEN_AGE_NS)
+            .saturating_add(leeway_ns)
+            < now_ns
+    {
+        return bad("logout token issue time is out of range");
+    }
+    if let Some(exp) = claims.get("exp") {
+        let expired = seconds(&claims, "exp")
+            .is_none_or(|exp| now_ns >= secs_to_ns(exp).saturating_add(leeway_ns));
+        if expired || exp.is_null() {
+            return bad("logout token expired");
+        }
+    }
+    let event_ok = claims
+        .get("events")
+        .and_then(Value::as_object)
+        .and_then(|events| events.get(BACKCHANNEL_EVENT))
+        .is_some_and(Value::is_object);
+    if !event_ok {
+        return bad("logout token lacks the back-channel logout event");
+    }
+    if claims.contains_key("nonce") {
+        return bad("logout token must not carry a nonce");
+    }
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let sid = claims
+        .get("sid")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let jti = match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) if !jti.is_empty() => jti,
+        _ => return bad("logout token has no jti"),
+    };
+    let sub = match (sub, sid) {
+        (Some(sub), _) if sub.len() <= MAX_SUBJECT_LEN => sub,
+        (Some(_), _) => return bad("logout token subject too long"),
+        (None, Some(_)) => return bad("logout by sid alone is not supported; send sub"),
+        (None, None) => return bad("logout token has neither sub nor sid"),
+    };
+    let remember_until = iat_ns
+        .saturating_add(MAX_LOGOUT_TOKEN_AGE_NS)
+        .saturating_add(leeway_ns.saturating_mul(2));
+    let id = format!("{}\u{0}{jti}", login.provider.issuer);
+    match remember_once(
+        store,
+        &cfg.shared_data_prefix,
+        JTI_TAG,
+        &id,
+        remember_until,
+        now_ns,
+    ) {
+        Ok(true) => {}
+        Ok(false) => return bad("logout token replayed"),
+        Err(_) => return Err(LoginError::StoreFailed),
+    }
+    revoke_subject(store, cfg, sub, now_ns).map_err(|_| LoginError::StoreFailed)?;
+    Ok(sub.to_string())
+}
+
+#[cfg(test)]
+#[path = "backchannel_tests.rs"]
+mod tests;

@@ -1,0 +1,133 @@
+//! The logout path: end the session in shared data (every VM refuses its
+//! token from the next request on), clear the cookie, revoke the refresh
+//! token at the IdP (RFC 7009) and send the browser to the IdP's
+//! `end_session_endpoint` (RP-Initiated Logout).
+//!
+//! `id_token_hint` is not sent: the ID token is not kept in the session
+//! record (it would double the record's size for every session). The
+//! request carries `client_id` instead, which RP-Initiated Logout 1.0
+//! accepts with `post_logout_redirect_uri`; IdPs then ask the user to
+//! confirm.
+
+use super::cookies::clear_cookie;
+use super::form::serialize;
+use super::idp_call::{post_form, IdpRequest, LoginCallKind};
+use super::provider::Provider;
+use super::request::RequestView;
+use crate::config::Config;
+use crate::reply::LocalReply;
+use crate::session::{parse_sid, session_key, update_session, Change, SessionState};
+use crate::store::SharedStore;
+use crate::token::{extract_token, Verifier};
+
+/// What the adapter does after a logout request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutDone {
+    /// Send this at once (302, cookie cleared).
+    pub reply: LocalReply,
+    /// Dispatch from the root context, fire and forget (the reply does not
+    /// wait for it; its answer only matters for a log line).
+    pub revocation: Option<IdpRequest>,
+    /// Subject whose session was ended (logs, metrics).
+    pub ended: Option<String>,
+}
+
+/// Handles a request to `login.logout_path` (any method).
+pub fn logout(
+    cfg: &Config,
+    provider: &Provider,
+    verifier: &Verifier,
+    store: &dyn SharedStore,
+    req: &RequestView,
+    now_ns: u64,
+) -> LogoutDone {
+    let Some(login) = &cfg.login else {
+        return LogoutDone {
+            reply: redirect("/".to_string(), Vec::new()),
+            revocation: None,
+            ended: None,
+        };
+    };
+    let token = match req.header(&cfg.downstream.header) {
+        Some(value) => extract_token(Some(value), None, "").ok().flatten(),
+        None => req.cookie(&cfg.downstream.cookie_name),
+    };
+    let claims = token.and_then(|t| verifier.verify(&t, now_ns).ok());
+    let ended = claims.and_then(|claims| {
+        let sid = parse_sid(&claims.sid, cfg.max_sessions)?;
+        let key = session_key(&cfg.shared_data_prefix, sid.slot);
+        update_session(store, &key, |current| match current {
+            Some(mut s)
+                if s.nonce == sid.nonce && s.sub == claims.sub && s.state == SessionState::Live =>
+            {
+                let refresh_token = s.refresh_token.take();
+                s.kill("logout", now_ns);
+                // Waiters of a running revalidation see a result arrive.
+                s.seq = s.seq.saturating_add(1);
+                let sub = s.sub.clone();
+                Change::Write(s, Some((sub, refresh_token)))
+            }
+            _ => Change::Keep(None),
+        })
+        .ok()
+        .flatten()
+    });
+    let metadata = provider.metadata();
+    let revocation = match (
+        &ended,
+        metadata.and_then(|m| m.revocation_endpoint.as_ref()),
+    ) {
+        (Some((_, Some(refresh_token))), Some(endpoint)) => Some(post_form(
+            LoginCallKind::Revocation,
+            endpoint,
+            &cfg.idp,
+            &[
+                ("token", refresh_token),
+                ("token_type_hint", "refresh_token"),
+            ],
+            cfg.revalidate_timeout,
+        )),
+        _ => None,
+    };
+    let location = match metadata.and_then(|m| m.end_session_endpoint.as_deref()) {
+        Some(endpoint) => {
+            let mut params = vec![("client_id", cfg.idp.client_id.as_str())];
+            if let Some(uri) = &login.post_logout_redirect_uri {
+                params.push(("post_logout_redirect_uri", uri));
+            }
+            let separator = if endpoint.contains('?') { '&' } else { '?' };
+            format!("{endpoint}{separator}{}", serialize(&params))
+        }
+        None => login
+            .post_logout_redirect_uri
+            .clone()
+            .unwrap_or_else(|| "/".to_string()),
+    };
+    let cookie = clear_cookie(
+        &login.cookie,
+        &cfg.downstream.cookie_name,
+        &login.cookie.path,
+    );
+    LogoutDone {
+        reply: redirect(location, vec![cookie]),
+        revocation,
+        ended: ended.map(|(sub, _)| sub),
+    }
+}
+
+fn redirect(location: String, cookies: Vec<String>) -> LocalReply {
+    let mut headers = vec![
+        ("location", location),
+        ("cache-control", "no-store".to_string()),
+    ];
+    headers.extend(cookies.into_iter().map(|c| ("set-cookie", c)));
+    LocalReply {
+        status: 302,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[path = "logout_tests.rs"]
+mod tests;

@@ -1,0 +1,109 @@
+use super::*;
+use crate::login::form::parse as parse_form;
+use crate::login::testkeys::{logged_in, login_config, ready_provider, TestIdpKeys};
+use crate::session::read_session;
+use crate::store::MemoryStore;
+
+const NOW: u64 = 1_800_000_000 * 1_000_000_000;
+
+fn cookie_request(token: &str) -> RequestView {
+    RequestView::new(
+        "GET",
+        "/logout",
+        vec![("cookie".into(), format!("vigil_session={token}"))],
+    )
+}
+
+fn location(reply: &LocalReply) -> &str {
+    &reply
+        .headers
+        .iter()
+        .find(|(k, _)| *k == "location")
+        .unwrap()
+        .1
+}
+
+#[test]
+fn logout_ends_the_session_revokes_the_refresh_token_and_redirects_to_the_idp() {
+    let cfg = login_config();
+    let store = MemoryStore::new();
+    let provider = ready_provider(&cfg, &store, &TestIdpKeys::new(), NOW);
+    let verifier = Verifier::new(&cfg.downstream);
+    let (token, slot) = logged_in(&cfg, &store, "alice", NOW);
+    let (other, other_slot) = logged_in(&cfg, &store, "alice", NOW + 1);
+    let done = logout(
+        &cfg,
+        &provider,
+        &verifier,
+        &store,
+        &cookie_request(&token),
+        NOW + 2,
+    );
+    assert_eq!(done.ended.as_deref(), Some("alice"));
+    let (record, _) = read_session(&store, &session_key("vigil:", slot)).unwrap();
+    assert_eq!(record.state, SessionState::Dead);
+    assert!(record.refresh_token.is_none() && record.access_token.is_empty());
+    // Only this session ends; the user's other device stays logged in.
+    let (still, _) = read_session(&store, &session_key("vigil:", other_slot)).unwrap();
+    assert_eq!(still.state, SessionState::Live);
+    assert!(verifier.verify(&other, NOW + 2).is_ok());
+    let call = done.revocation.unwrap();
+    assert_eq!(call.kind, LoginCallKind::Revocation);
+    let body = String::from_utf8(call.body).unwrap();
+    assert_eq!(
+        parse_form(&body),
+        vec![
+            ("token".into(), "rt-alice".into()),
+            ("token_type_hint".into(), "refresh_token".into())
+        ]
+    );
+    assert!(call
+        .headers
+        .iter()
+        .any(|(k, v)| k == ":path" && v == "/token/revocation"));
+    let reply = done.reply;
+    assert_eq!(reply.status, 302);
+    let loc = location(&reply);
+    assert!(
+        loc.starts_with("https://idp.example.com/session/end?client_id=vigil+client"),
+        "{loc}"
+    );
+    assert!(loc.contains("post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2Fbye"));
+    assert!(reply.headers.iter().any(|(k, v)| *k == "set-cookie"
+        && v.starts_with("vigil_session=;")
+        && v.contains("Max-Age=0")));
+    // A second logout with the same token ends nothing and revokes nothing.
+    let again = logout(
+        &cfg,
+        &provider,
+        &verifier,
+        &store,
+        &cookie_request(&token),
+        NOW + 3,
+    );
+    assert_eq!((again.ended, again.revocation), (None, None));
+    assert_eq!(again.reply.status, 302);
+}
+
+#[test]
+fn logout_without_a_session_or_idp_endpoints_still_clears_the_cookie() {
+    let mut cfg = login_config();
+    let store = MemoryStore::new();
+    let verifier = Verifier::new(&cfg.downstream);
+    let cold = crate::login::provider::Provider::new();
+    let done = logout(
+        &cfg,
+        &cold,
+        &verifier,
+        &store,
+        &RequestView::new("GET", "/logout", vec![]),
+        NOW,
+    );
+    assert_eq!(location(&done.reply), "https://app.example.com/bye");
+    assert!(done.revocation.is_none());
+    cfg.login.as_mut().unwrap().post_logout_redirect_uri = None;
+    let forged = cookie_request("eyJhbGciOiJIUzI1NiJ9.e30.AAAA");
+    let done = logout(&cfg, &cold, &verifier, &store, &forged, NOW);
+    assert_eq!(location(&done.reply), "/");
+    assert!(done.ended.is_none());
+}
