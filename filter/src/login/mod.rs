@@ -20,6 +20,7 @@ pub mod pkce;
 pub mod provider;
 pub mod request;
 pub mod return_url;
+pub mod route;
 pub mod seen;
 pub mod state;
 
@@ -32,3 +33,4 @@ pub use error::LoginError;
 pub use idp_call::{IdpRequest, LoginCallKind};
 pub use logout::{logout, LogoutDone};
 pub use request::RequestView;
+pub use route::{route, LoginRoute};
