@@ -1,6 +1,7 @@
 //! Plugin configuration: the validated model and its JSON parser.
 
 pub mod duration;
+pub mod endpoint;
 mod keypath;
 pub mod model;
 pub mod parse;

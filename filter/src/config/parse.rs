@@ -11,6 +11,7 @@ use jwt_simple::prelude::{ES256PublicKey, Ed25519PublicKey, RS256PublicKey};
 use serde_json::Value;
 
 use super::duration::parse_duration;
+use super::endpoint::HttpUrl;
 use super::keypath;
 use super::model::*;
 use super::raw::*;
@@ -295,34 +296,12 @@ fn idp(raw: RawIdp, env: &dyn Fn(&str) -> Option<String>) -> Result<IdpConfig> {
 
 pub(super) fn endpoint(key: &str, value: Option<String>, authority: Option<&str>) -> Result<Endpoint> {
     let text = required(key, value)?;
-    let url =
-        url::Url::parse(&text).map_err(|_| ConfigError::new(key, "not an absolute http(s) URL"))?;
-    let scheme = url.scheme().to_string();
-    let host = match url.host_str() {
-        Some(host) if scheme == "https" || scheme == "http" => host,
-        _ => return Err(ConfigError::new(key, "not an absolute http(s) URL")),
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::new(key, "must not contain credentials"));
-    }
-    if url.fragment().is_some() {
-        return Err(ConfigError::new(key, "must not contain a fragment"));
-    }
-    let mut path = url.path().to_string();
-    if let Some(query) = url.query() {
-        path.push('?');
-        path.push_str(query);
-    }
-    let authority = match (authority, url.port()) {
-        (Some(configured), _) => configured.to_string(),
-        (None, Some(port)) => format!("{host}:{port}"),
-        (None, None) => host.to_string(),
-    };
+    let url = HttpUrl::parse(&text).map_err(|problem| ConfigError::new(key, problem))?;
     Ok(Endpoint {
         url: url.to_string(),
-        path,
-        authority,
-        scheme,
+        path: url.path_and_query(),
+        authority: authority.map_or_else(|| url.authority(), str::to_string),
+        scheme: url.scheme().to_string(),
     })
 }
 

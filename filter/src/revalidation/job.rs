@@ -14,7 +14,6 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
-use url::form_urlencoded;
 
 use super::admission::{LeadTicket, VmIdentity};
 use super::classify::{

@@ -132,7 +132,7 @@ impl ScriptedIdp {
 
     fn refresh(&mut self, call: &IdpCall) -> IdpAnswer {
         self.refresh_calls += 1;
-        let presented = url::form_urlencoded::parse(&call.body)
+        let presented = form_urlencoded::parse(&call.body)
             .find(|(k, _)| k == "refresh_token")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
