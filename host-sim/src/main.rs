@@ -1,0 +1,136 @@
+//! `host-sim serve …`: run a proxy-wasm filter as a real HTTP/1.1 proxy. `host-sim check …`: load and start it.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use host_sim::serve::{self, ServeConfig};
+use host_sim::{FailurePolicy, Profile, Sim};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "host-sim", about = "A proxy-wasm host on wasmtime with Envoy's semantics")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Envoy,
+    Nginx,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PolicyArg {
+    FailClosed,
+    FailOpen,
+    FailReload,
+}
+
+#[derive(clap::Args)]
+struct Module {
+    /// The filter module (.wasm, wasm32-wasip1, proxy-wasm ABI 0.2.1).
+    #[arg(long)]
+    wasm: PathBuf,
+    /// Plugin configuration file (passed as-is to on_configure).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// VM configuration file (passed to on_vm_start).
+    #[arg(long)]
+    vm_config: Option<PathBuf>,
+    #[arg(long, default_value = "")]
+    vm_id: String,
+    /// VM environment variable NAME=VALUE (repeatable).
+    #[arg(long = "env", value_parser = parse_pair)]
+    env: Vec<(String, String)>,
+    /// Callout cluster NAME=HOST:PORT (repeatable).
+    #[arg(long = "cluster", value_parser = parse_pair)]
+    clusters: Vec<(String, String)>,
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    #[arg(long, value_enum, default_value = "envoy")]
+    profile: ProfileArg,
+    #[arg(long, value_enum, default_value = "fail-closed")]
+    failure_policy: PolicyArg,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP/1.1 on --listen, through the filter, to --upstream.
+    Serve {
+        #[command(flatten)]
+        module: Module,
+        #[arg(long, default_value = "127.0.0.1:10000")]
+        listen: SocketAddr,
+        /// Where forwarded requests go (HOST:PORT, plain HTTP/1.1).
+        #[arg(long)]
+        upstream: String,
+    },
+    /// Load the module and run its start sequence (canary, main, workers); exit non-zero if rejected.
+    Check {
+        #[command(flatten)]
+        module: Module,
+    },
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))
+}
+
+fn config(module: &Module, listen: SocketAddr, upstream: String) -> ServeConfig {
+    ServeConfig {
+        wasm: module.wasm.clone(),
+        config: module.config.clone(),
+        listen,
+        upstream,
+        clusters: module.clusters.clone(),
+        workers: module.workers.max(1),
+        profile: match module.profile {
+            ProfileArg::Envoy => Profile::Envoy,
+            ProfileArg::Nginx => Profile::Nginx,
+        },
+        env: module.env.clone(),
+        vm_config: module.vm_config.clone(),
+        vm_id: module.vm_id.clone(),
+        failure_policy: match module.failure_policy {
+            PolicyArg::FailClosed => FailurePolicy::FailClosed,
+            PolicyArg::FailOpen => FailurePolicy::FailOpen,
+            PolicyArg::FailReload => FailurePolicy::FailReload,
+        },
+    }
+}
+
+fn check(cfg: &ServeConfig) -> anyhow::Result<()> {
+    if !cfg.wasm.exists() {
+        anyhow::bail!("wasm file not found: {}", cfg.wasm.display());
+    }
+    let plugin_config = match &cfg.config {
+        Some(p) => std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?,
+        None => Vec::new(),
+    };
+    let mut builder = Sim::builder(&cfg.wasm).plugin_config(plugin_config).workers(cfg.workers).profile(cfg.profile).echo_logs(true);
+    for (k, v) in &cfg.env {
+        builder = builder.env(k.clone(), v.clone());
+    }
+    for (name, _) in &cfg.clusters {
+        builder = builder.cluster(name.clone(), host_sim::Cluster::manual());
+    }
+    let sim = builder.build()?;
+    println!("ok: {} started on {} workers + main (sha256 {})", cfg.wasm.display(), cfg.workers, sim.module_sha256());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { module, listen, upstream } => serve::run(config(&module, listen, upstream)),
+        Command::Check { module } => check(&config(&module, SocketAddr::from(([127, 0, 0, 1], 0)), String::new())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("host-sim: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
