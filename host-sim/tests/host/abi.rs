@@ -1,0 +1,94 @@
+//! Hostcall semantics: headers, bodies, clock, environment, randomness, metrics.
+
+use crate::common::{host_probe, messages};
+use host_sim::{Outcome, Reply, Request};
+use std::time::Duration;
+
+#[test]
+fn request_headers_are_a_lower_cased_multimap() {
+    let mut sim = host_probe().build().unwrap();
+    let s = sim.send(
+        0,
+        Request::get("/set-headers").header("x-multi", "1").header("x-remove-me", "z").header("X-Upper", "v"),
+    );
+    let outcome = sim.outcome(s);
+    let upstream = outcome.upstream_request().unwrap();
+    assert_eq!(upstream.header("x-added"), Some("yes"));
+    assert_eq!(upstream.header_values("x-multi"), vec!["1", "2"]);
+    assert_eq!(upstream.header("x-remove-me"), None);
+    assert!(upstream.headers.iter().any(|(k, v)| k == "x-upper" && v == "v"));
+    assert_eq!(messages(&sim, "first x-multi"), vec!["first x-multi=Some(\"1\")"]);
+}
+
+#[test]
+fn forwarded_requests_run_the_response_path() {
+    let mut sim = host_probe().build().unwrap();
+    let s = sim.send(0, Request::get("/").upstream_reply(Reply::new(201).with_body("made")));
+    let outcome = sim.outcome(s);
+    assert_eq!(outcome.upstream_header("x-probe").as_deref(), Some("passed"));
+    let reply = outcome.reply().unwrap();
+    assert_eq!((reply.status, reply.header("x-probe-response"), reply.body_str().as_str()), (201, Some("201"), "made"));
+    assert!(!messages(&sim, "response_body ctx=2 size=4 eos=true").is_empty());
+}
+
+#[test]
+fn paused_bodies_are_buffered_and_redelivered_with_cumulative_sizes() {
+    let mut sim = host_probe().build().unwrap();
+    let s = sim.send(0, Request::post("/body").body("hel").body("lo"));
+    assert_eq!(sim.outcome(s).upstream_request().unwrap().body, b"HELLO");
+    assert_eq!(messages(&sim, "request_body"), vec!["request_body size=3 eos=false", "request_body size=5 eos=true"]);
+}
+
+#[test]
+fn the_module_reads_the_virtual_clock_through_proxy_and_wasi() {
+    let mut sim = host_probe().start_time_ns(1_000_000_000_000).build().unwrap();
+    let s = sim.send(0, Request::get("/time"));
+    assert_eq!(sim.outcome(s).reply().unwrap().body_str(), "host=1000000000000 wasi=1000000000000");
+    sim.advance(Duration::from_millis(1500));
+    let s = sim.send(0, Request::get("/time"));
+    assert_eq!(sim.outcome(s).reply().unwrap().body_str(), "host=1001500000000 wasi=1001500000000");
+    assert_eq!(sim.now_ns(), 1_001_500_000_000);
+}
+
+#[test]
+fn environment_comes_from_the_vm_configuration() {
+    let mut sim = host_probe().env("PROBE_ENV", "hello").build().unwrap();
+    let s = sim.send(0, Request::get("/env"));
+    assert_eq!(sim.outcome(s).reply().unwrap().body_str(), "env=Some(\"hello\")");
+}
+
+#[test]
+fn random_get_follows_the_seed() {
+    let body = |seed| {
+        let mut sim = host_probe().seed(seed).build().unwrap();
+        let s = sim.send(0, Request::get("/random"));
+        sim.outcome(s).reply().unwrap().body_str()
+    };
+    assert_eq!(body(1), body(1));
+    assert_ne!(body(1), body(2));
+}
+
+#[test]
+fn metrics_follow_envoy_ids_and_rules_and_are_shared_across_vms() {
+    let mut sim = host_probe().workers(2).build().unwrap();
+    // Counter ids 4, 8…; gauge 5, 9…; histogram 6, 10… (per VM).
+    assert!(!messages(&sim, "counter=Some(4) gauge=Some(5) histogram=Some(6)").is_empty());
+    sim.send(0, Request::get("/"));
+    sim.send(1, Request::get("/"));
+    let s = sim.send(0, Request::get("/metrics"));
+    assert_eq!(sim.outcome(s).reply().unwrap().body_str(), "negative=Some(Err(BadArgument)) total=Some(Ok(3))");
+    assert_eq!(sim.metric("probe_requests"), Some(3));
+    assert_eq!(sim.metric_on(0, "probe_requests"), Some(2));
+    assert_eq!(sim.metric_on(1, "probe_requests"), Some(1));
+    assert_eq!(sim.metric("probe_gauge"), Some(42));
+    assert_eq!(sim.metric_samples("probe_latency"), vec![7]);
+    assert_eq!(sim.metric("nope"), None);
+}
+
+#[test]
+fn reset_by_the_filter_still_logs_and_deletes_the_context() {
+    let mut sim = host_probe().build().unwrap();
+    let s = sim.send(0, Request::get("/reset"));
+    assert_eq!(sim.outcome(s), Outcome::Reset);
+    assert_eq!(messages(&sim, "ctx=2").iter().filter(|m| m.starts_with("on_")).count(), 3);
+}
