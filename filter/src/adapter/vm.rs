@@ -313,7 +313,10 @@ impl Vm {
                 if reason == NonFatalReason::Timeout {
                     self.metrics.bump(Counter::Timeouts);
                 }
+                // Under `deny` the job revoked the subject: its waiters then see
+                // the session ended, so the denial is counted here, once.
                 if self.cfg.on_failure == config::FailurePolicy::Deny {
+                    self.metrics.bump(Counter::NonFatalDenied);
                     self.metrics.bump(Counter::Revocations);
                 }
                 log::warn!("vigil: revalidation non-fatal failure ({})", reason.as_str());
