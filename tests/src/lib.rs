@@ -1,1 +1,76 @@
-//! Helpers shared by the black-box tests.
+//! Helpers shared by the black-box tests: they load the release
+//! `dist/vigil.wasm` into host-sim and drive it like Envoy would.
+
+pub mod fixture;
+pub mod idp;
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+/// Workspace root (the tests crate lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+/// The filter under test, as `make wasm` builds it.
+pub fn vigil_wasm() -> PathBuf {
+    let path = workspace_root().join("dist/vigil.wasm");
+    assert!(path.exists(), "{} is missing: run `make wasm` first (make test does)", path.display());
+    path
+}
+
+pub const ISSUER: &str = "https://vigil.test";
+pub const AUDIENCE: &str = "app.test";
+/// HS256 secret for downstream tokens in tests (32+ bytes).
+pub const HS_SECRET: &[u8] = b"an-hs256-test-secret-of-32-bytes-or-more!";
+pub const IDP_CLUSTER: &str = "idp";
+
+/// A complete, valid plugin configuration; tests override keys with `merge`.
+pub fn base_config() -> Value {
+    json!({
+        "revalidate_interval": "60s",
+        "revalidate_timeout": "10s",
+        "on_failure": "allow",
+        "idp": {
+            "upstream": IDP_CLUSTER,
+            "authority": "idp.test",
+            "token_endpoint": format!("https://idp.test{}", idp::TOKEN_PATH),
+            "userinfo_endpoint": format!("https://idp.test{}", idp::USERINFO_PATH),
+            "client_id": idp::CLIENT_ID,
+            "client_secret": idp::CLIENT_SECRET
+        },
+        "downstream": {
+            "issuer": ISSUER,
+            "audience": AUDIENCE,
+            "algorithms": ["HS256"],
+            "keys": [{
+                "kid": "k1",
+                "alg": "HS256",
+                "secret": String::from_utf8_lossy(HS_SECRET)
+            }]
+        },
+        "identity_headers": { "x-vigil-sub": "sub", "x-vigil-email": "email", "x-vigil-groups": "groups" }
+    })
+}
+
+/// Deep-merge `patch` into `base` (objects merged key by key, `null` deletes).
+pub fn merge(mut base: Value, patch: Value) -> Value {
+    merge_into(&mut base, patch);
+    base
+}
+
+fn merge_into(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(&k);
+                } else {
+                    merge_into(b.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}

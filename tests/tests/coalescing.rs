@@ -1,0 +1,144 @@
+//! Cross-VM coalescing: one IdP round trip per session however many requests
+//! arrive on however many workers, so a rotating refresh token is never
+//! presented twice (the scripted IdP revokes the grant if it is).
+
+use host_sim::{Outcome, Profile, Request};
+use serde_json::json;
+use std::time::Duration;
+use vigil_tests::fixture::{user, Fixture, Options};
+use vigil_tests::idp::{Fault, USERINFO_PATH};
+
+const INTERVAL: Duration = Duration::from_secs(61);
+
+fn burst(profile: Profile, seed: u64) {
+    let mut f = Fixture::with(Options { profile, seed, workers: 4, config_patch: json!({}) });
+    f.idp.set_access_ttl(20);
+    f.idp.set_latency(Duration::from_millis(40));
+    let login = f.login(user("alice"));
+    f.advance(INTERVAL);
+    let streams: Vec<_> = (0..200).map(|i| f.get(i % 4, &login.token)).collect();
+    f.advance(Duration::from_secs(2));
+    for (i, s) in streams.iter().enumerate() {
+        let outcome = f.sim.outcome(*s);
+        assert!(matches!(outcome, Outcome::Forwarded { .. }), "{profile:?} seed {seed}: request {i}: {outcome:?}");
+    }
+    assert_eq!(f.idp.refresh_calls(), 1, "{profile:?} seed {seed}: exactly one refresh");
+    assert_eq!(f.idp.userinfo_calls(), 1, "{profile:?} seed {seed}: exactly one userinfo");
+    assert_eq!(f.idp.reuse_detected(), 0);
+    assert_eq!(f.sim.metric("vigil.revalidation.started"), Some(1));
+    assert_eq!(f.sim.metric("vigil.revalidation.coalesced"), Some(199));
+    assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
+}
+
+#[test]
+fn two_hundred_requests_over_four_envoy_workers_share_one_round_trip() {
+    for seed in [1, 2, 3] {
+        burst(Profile::Envoy, seed);
+    }
+}
+
+#[test]
+fn two_hundred_requests_over_four_nginx_workers_share_one_round_trip() {
+    // nginx delivers no queue notifications: followers learn by tick polling.
+    for seed in [1, 2] {
+        burst(Profile::Nginx, seed);
+    }
+}
+
+#[test]
+fn followers_never_wait_past_the_timeout() {
+    let mut f = Fixture::new(json!({ "revalidate_timeout": "2s", "on_failure": "deny" }));
+    let login = f.login(user("alice"));
+    f.idp.inject(USERINFO_PATH, Fault::Hang, 1);
+    f.advance(INTERVAL);
+    let streams: Vec<_> = (0..20).map(|i| f.get(i % 4, &login.token)).collect();
+    f.advance(Duration::from_millis(1900));
+    assert!(streams.iter().all(|s| f.sim.outcome(*s).is_paused()));
+    f.advance(Duration::from_millis(300));
+    for s in &streams {
+        assert_eq!(f.sim.outcome(*s).status(), Some(401), "{:?}", f.sim.outcome(*s));
+    }
+}
+
+#[test]
+fn followers_whose_client_left_are_skipped() {
+    let mut f = Fixture::new(json!({}));
+    f.idp.set_latency(Duration::from_millis(50));
+    let login = f.login(user("alice"));
+    f.advance(INTERVAL);
+    let streams: Vec<_> = (0..8).map(|i| f.get(i % 4, &login.token)).collect();
+    for s in streams.iter().step_by(2) {
+        f.sim.abandon(*s);
+    }
+    f.advance(Duration::from_secs(1));
+    for s in streams.iter().skip(1).step_by(2) {
+        assert!(matches!(f.sim.outcome(*s), Outcome::Forwarded { .. }));
+    }
+    assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
+    assert_eq!(f.idp.userinfo_calls(), 1);
+}
+
+#[test]
+fn the_leader_leaving_does_not_lose_the_rotated_refresh_token() {
+    let mut f = Fixture::new(json!({}));
+    f.idp.set_access_ttl(20);
+    f.idp.set_latency(Duration::from_millis(50));
+    let login = f.login(user("alice"));
+    f.advance(INTERVAL);
+    let leader = f.get(0, &login.token);
+    f.advance(Duration::from_millis(10));
+    f.sim.abandon(leader);
+    f.advance(Duration::from_secs(1));
+    // The refresh finished on the root context and its result was stored.
+    assert_eq!(f.idp.refresh_calls(), 1);
+    f.advance(INTERVAL);
+    let s = f.get(1, &login.token);
+    f.advance(Duration::from_secs(1));
+    assert!(matches!(f.sim.outcome(s), Outcome::Forwarded { .. }), "{:?}", f.sim.outcome(s));
+    assert_eq!(f.idp.reuse_detected(), 0, "the rotated refresh token was kept");
+}
+
+#[test]
+fn a_dead_leaders_lease_is_taken_over_after_its_deadline() {
+    let mut f = Fixture::new(json!({ "revalidate_timeout": "2s" }));
+    let login = f.login(user("alice"));
+    f.advance(INTERVAL);
+    // A leader on another proxy-process-local VM that never finishes: write
+    // its lease by hand (as if its VM crashed mid-revalidation).
+    let key = vigil::session::session_key(&f.cfg.shared_data_prefix, login.slot);
+    let mut record = f.session(&login).unwrap();
+    record.lease = Some(vigil::session::Lease {
+        owner: "deadbeefdeadbeef".into(),
+        job: 1,
+        deadline_ns: f.now_ns() + 2_000_000_000,
+        waiters: vec![],
+    });
+    f.sim.shared_data().set(&key, &record.encode().unwrap());
+    let s = f.get(3, &login.token);
+    f.advance(Duration::from_millis(1500));
+    assert!(f.sim.outcome(s).is_paused(), "waits for the live lease");
+    assert_eq!(f.idp.userinfo_calls(), 0);
+    let later = f.get(2, &login.token);
+    f.advance(Duration::from_secs(3));
+    assert_eq!(f.idp.userinfo_calls(), 1, "someone took the expired lease over");
+    assert!(matches!(f.sim.outcome(later), Outcome::Forwarded { .. }), "{:?}", f.sim.outcome(later));
+}
+
+#[test]
+fn revocation_is_seen_by_every_vm_on_its_next_request() {
+    let mut f = Fixture::new(json!({}));
+    let login = f.login(user("alice"));
+    for vm in 0..4 {
+        assert!(matches!(f.get_outcome(vm, &login.token), Outcome::Forwarded { .. }));
+    }
+    f.idp.deprovision("alice");
+    f.advance(INTERVAL);
+    let s = f.get(0, &login.token);
+    f.advance(Duration::from_secs(1));
+    assert_eq!(f.sim.outcome(s).status(), Some(401));
+    for vm in 0..4 {
+        let s = f.sim.send(vm, Request::get("/again").header("authorization", &format!("Bearer {}", login.token)));
+        assert_eq!(f.sim.outcome(s).status(), Some(401), "vm {vm}");
+    }
+    assert_eq!(f.idp.userinfo_calls(), 1, "revocation is checked inline, without IdP traffic");
+}

@@ -1,0 +1,138 @@
+//! The inline check: every request with a bad, missing, revoked or orphaned
+//! token gets a precise 401 and causes no IdP traffic; a good one passes with
+//! identity headers and spoofed copies stripped.
+
+use host_sim::{Outcome, Request};
+use serde_json::json;
+use vigil_tests::fixture::{mint_with, user, Fixture, SECOND_NS};
+use vigil_tests::{AUDIENCE, HS_SECRET, ISSUER};
+
+fn assert_invalid_token(outcome: &Outcome, reason: &str) {
+    let Outcome::LocalReply(reply) = outcome else { panic!("expected a local 401 ({reason}), got {outcome:?}") };
+    assert_eq!(reply.status, 401, "{reason}: {}", reply.body_str());
+    let challenge = reply.header("www-authenticate").unwrap_or_default();
+    assert!(challenge.starts_with("Bearer error=\"invalid_token\""), "{reason}: challenge {challenge:?}");
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).expect("JSON body");
+    assert!(body["error"].is_string(), "{reason}: body {body}");
+}
+
+#[test]
+fn fresh_session_passes_with_identity_headers_and_no_idp_traffic() {
+    let mut f = Fixture::new(json!({}));
+    let login = f.login(user("alice"));
+    let s = f.sim.send(
+        2,
+        Request::get("/api")
+            .header("authorization", &format!("Bearer {}", login.token))
+            .header("x-vigil-sub", "mallory")
+            .header("X-Vigil-Email", "mallory@evil.example"),
+    );
+    let outcome = f.sim.outcome(s);
+    assert!(matches!(outcome, Outcome::Forwarded { .. }), "{outcome:?}");
+    assert_eq!(outcome.upstream_header("x-vigil-sub").as_deref(), Some("alice"));
+    assert_eq!(outcome.upstream_header("x-vigil-email").as_deref(), Some("alice@example.com"));
+    assert_eq!(outcome.upstream_header("x-vigil-groups").as_deref(), Some("staff,dev"));
+    assert_eq!(f.sim.callouts().len(), 0);
+    assert_eq!(f.sim.metric("vigil.revalidation.skipped"), Some(1));
+}
+
+#[test]
+fn the_session_cookie_works_like_a_bearer_token() {
+    let mut f = Fixture::new(json!({}));
+    let login = f.login(user("alice"));
+    let s = f.sim.send(0, Request::get("/").header("cookie", &format!("theme=dark; vigil_session={}; x=1", login.token)));
+    assert!(matches!(f.sim.outcome(s), Outcome::Forwarded { .. }), "{:?}", f.sim.outcome(s));
+}
+
+#[test]
+fn spoofed_identity_headers_are_stripped_even_when_the_request_is_rejected_later() {
+    let mut f = Fixture::new(json!({}));
+    let s = f.sim.send(0, Request::get("/").header("x-vigil-sub", "admin"));
+    assert_invalid_token(&f.sim.outcome(s), "no token");
+}
+
+#[test]
+fn bad_tokens_get_401_invalid_token_and_no_idp_call() {
+    let mut f = Fixture::new(json!({}));
+    let login = f.login(user("alice"));
+    let now = f.now_ns();
+    let now_s = now / SECOND_NS;
+    let other_secret = b"another-hs256-secret-that-is-32-bytes-long";
+    let cases: Vec<(&str, String)> = vec![
+        ("garbage", "not.a.jwt".to_string()),
+        ("empty", String::new()),
+        ("three dots", "a.b.c.d".to_string()),
+        ("expired", mint_with(HS_SECRET, Some("k1"), ISSUER, AUDIENCE, "alice", &login.sid, now - 7200 * SECOND_NS, now_s - 3600)),
+        ("wrong issuer", mint_with(HS_SECRET, Some("k1"), "https://evil.test", AUDIENCE, "alice", &login.sid, now, now_s + 60)),
+        ("wrong audience", mint_with(HS_SECRET, Some("k1"), ISSUER, "other-app", "alice", &login.sid, now, now_s + 60)),
+        ("wrong key", mint_with(other_secret, Some("k1"), ISSUER, AUDIENCE, "alice", &login.sid, now, now_s + 60)),
+        ("unknown kid", mint_with(HS_SECRET, Some("k9"), ISSUER, AUDIENCE, "alice", &login.sid, now, now_s + 60)),
+        ("alg none", alg_none_token(&login.sid, now_s)),
+        ("tampered payload", tamper(&login.token)),
+        ("huge", "a".repeat(20_000)),
+    ];
+    for (what, token) in cases {
+        let outcome = f.get_outcome(1, &token);
+        assert_invalid_token(&outcome, what);
+    }
+    assert_eq!(f.sim.callouts().len(), 0, "an invalid token must never cause IdP traffic");
+    assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
+    assert!(f.sim.metric("vigil.token_invalid").unwrap_or(0) >= 11);
+}
+
+#[test]
+fn malformed_authorization_headers_never_trap() {
+    let mut f = Fixture::new(json!({}));
+    let weird = ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "Bearer \u{e9}t\u{e9}.\u{fffd}", "bearer a.b.c", "Bearer a b c"];
+    for value in weird {
+        let s = f.sim.send(0, Request::get("/").header("authorization", value));
+        let outcome = f.sim.outcome(s);
+        let status = outcome.status().unwrap_or(0);
+        assert!(status == 401 || status == 400, "{value:?} -> {outcome:?}");
+    }
+    let s = f.sim.send(0, Request::get("/").header("cookie", "\u{e9}=\u{fffd}; vigil_session=\u{e9}"));
+    assert_eq!(f.sim.outcome(s).status(), Some(401));
+    assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
+}
+
+#[test]
+fn no_session_on_file_is_401() {
+    let mut f = Fixture::new(json!({}));
+    let now = f.now_ns();
+    let token = f.mint("bob", "17.AAAAAAAAAAAAAAAAAAAAAA", now);
+    let outcome = f.get_outcome(0, &token);
+    assert_eq!(outcome.status(), Some(401), "{outcome:?}");
+    assert_eq!(f.sim.callouts().len(), 0);
+    assert_eq!(f.sim.metric("vigil.no_session"), Some(1));
+}
+
+#[test]
+fn a_corrupt_session_record_is_treated_as_absent() {
+    let mut f = Fixture::new(json!({}));
+    let login = f.login(user("alice"));
+    let key = vigil::session::session_key(&f.cfg.shared_data_prefix, login.slot);
+    for junk in [&b"{not json"[..], &b""[..], &br#"{"v":99}"#[..], &[0xff, 0x00, 0x13][..]] {
+        f.sim.shared_data().set(&key, junk);
+        let outcome = f.get_outcome(3, &login.token);
+        assert_eq!(outcome.status(), Some(401), "{outcome:?}");
+    }
+    assert!(f.sim.traps().is_empty());
+}
+
+fn alg_none_token(sid: &str, now_s: u64) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "sid": sid, "iat": now_s, "exp": now_s + 60, "iat_ns": now_s * SECOND_NS});
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{header}.{payload}.")
+}
+
+fn tamper(token: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = json!("admin");
+    format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2])
+}
