@@ -21,6 +21,7 @@ pub mod provider;
 pub mod request;
 pub mod return_url;
 pub mod route;
+pub mod runtime;
 pub mod seen;
 pub mod state;
 
@@ -34,3 +35,4 @@ pub use idp_call::{IdpRequest, LoginCallKind};
 pub use logout::{logout, LogoutDone};
 pub use request::RequestView;
 pub use route::{route, LoginRoute};
+pub use runtime::LoginVm;
