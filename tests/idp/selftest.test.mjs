@@ -164,6 +164,18 @@ test('refresh rotates; presenting the old refresh token is reuse: 400 invalid_gr
   assert.equal((await rp.userinfo(second.json.access_token)).status, 401);
 });
 
+test('the control API shows the latest refresh token issued to a client for a user', T, async () => {
+  const sub = await newUser('issued-user');
+  const path = `/users/${sub}/refresh-tokens/vigil`;
+  assert.deepEqual(await control(ctl, 'GET', path), { clientId: 'vigil', sub, issued: 0, latest: null });
+  const first = await rp.login({ loginHint: sub });
+  assert.equal((await control(ctl, 'GET', path)).latest, first.refresh_token);
+  const second = await rp.refresh(first.refresh_token);
+  const issued = await control(ctl, 'GET', path);
+  assert.equal(issued.issued, 2);
+  assert.equal(issued.latest, second.json.refresh_token);
+});
+
 test('two parallel refreshes with one token: one wins, one loses, and the winner is revoked too', T, async () => {
   const sub = await newUser('parallel-user');
   const tokens = await rp.login({ loginHint: sub });

@@ -79,6 +79,7 @@ export function controlHandler({ accounts, users, settings, counters, faults }) 
       found(users.describe(sub), 'user');
       return accounts.backchannelLogout(sub, { endSessions: body.endSessions === true, revokeGrants: body.revokeGrants === true });
     }],
+    ['GET', /^\/users\/([^/]+)\/refresh-tokens\/([^/]+)$/, ([sub, clientId]) => counters.issuedRefreshTokens(clientId, sub)],
     ['GET', /^\/clients\/([^/]+)$/, ([id]) => found(accounts.client(id), 'client')],
     ['POST', /^\/clients$/, async (_m, body) => {
       try {

@@ -33,6 +33,22 @@ export class Counters {
     this.faults = { fired: 0, byKind: {} };
     this.refreshSeen = new Map(); // fingerprint -> times presented
     this.refreshPresented = 0;
+    this.issuedRefresh = new Map(); // `${clientId} ${sub}` -> { count, latest }
+  }
+
+  // The refresh tokens the token endpoint handed out, so an end-to-end test can replay the one a proxy holds (e.g.
+  // after logout, to prove it was revoked). Test IdP only: a real IdP never shows a token to a third party.
+  onRefreshIssued({ clientId, sub, refreshToken }) {
+    const key = `${clientId} ${sub}`;
+    const entry = this.issuedRefresh.get(key) ?? { count: 0, latest: undefined };
+    entry.count += 1;
+    entry.latest = refreshToken;
+    this.issuedRefresh.set(key, entry);
+  }
+
+  issuedRefreshTokens(clientId, sub) {
+    const entry = this.issuedRefresh.get(`${clientId} ${sub}`);
+    return { clientId, sub, issued: entry?.count ?? 0, latest: entry?.latest ?? null };
   }
 
   onToken({ grantType, refreshToken, status, error }) {

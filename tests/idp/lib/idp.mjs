@@ -134,6 +134,10 @@ function routeCounters(counters) {
     if (route === 'token') {
       const params = ctx.oidc.params ?? {};
       counters.onToken({ grantType: params.grant_type, refreshToken: params.refresh_token, status: ctx.status, error });
+      const issued = ctx.status === 200 && typeof ctx.body === 'object' && ctx.body !== null ? ctx.body.refresh_token : undefined;
+      if (typeof issued === 'string') {
+        counters.onRefreshIssued({ clientId: ctx.oidc.client?.clientId, sub: ctx.oidc.entities?.Grant?.accountId, refreshToken: issued });
+      }
     } else {
       counters.onRoute(route, ctx.status, error);
     }
