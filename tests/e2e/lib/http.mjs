@@ -1,0 +1,50 @@
+// Requests to the proxy on a fresh TCP connection each: host-sim pins a connection to one worker VM, round robin,
+// so N fresh connections opened together land on N consecutive workers (all of them once N >= workers).
+
+import http from 'node:http';
+
+export const JSON_ACCEPT = { accept: 'application/json' };
+export const PAGE_ACCEPT = { accept: 'text/html,application/xhtml+xml', 'sec-fetch-mode': 'navigate' };
+
+// → { status, headers, body, json, ms }. Rejects only on a network error or after `timeoutMs`.
+export function send(url, { method = 'GET', headers = {}, body, timeoutMs = 10_000 } = {}) {
+  const startedAt = performance.now();
+  return new Promise((resolveResponse, reject) => {
+    const req = http.request(url, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolveResponse({ status: res.statusCode, headers: res.headers, body: text, json, ms: performance.now() - startedAt });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export const withCookie = (value, headers = {}) => ({ ...JSON_ACCEPT, ...headers, cookie: `vigil_session=${value}` });
+export const withBearer = (value, headers = {}) => ({ ...JSON_ACCEPT, ...headers, authorization: `Bearer ${value}` });
+
+// `count` requests at once, each on its own connection.
+export function burst(url, count, options) {
+  return Promise.all(Array.from({ length: count }, () => send(url, options)));
+}
+
+// Real time that has to pass (a revalidation interval), not a synchronisation: resolves after `ms`.
+export const elapse = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Resolves once `probe()` returns a truthy value, checking every `everyMs`; rejects after `withinMs`.
+export async function until(probe, { withinMs = 5000, everyMs = 20, what = 'condition' } = {}) {
+  const deadline = performance.now() + withinMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (performance.now() > deadline) throw new Error(`${what} not reached within ${withinMs} ms`);
+    await elapse(everyMs);
+  }
+}

@@ -1,0 +1,112 @@
+// Scenario 4: IdP faults (503, a hang past the timeout, a connection reset, a 1.5 s delay) in front of the token and
+// userinfo endpoints. `on_failure: allow` lets requests through with a warning, `deny` rejects them; no request is
+// held past `revalidate_timeout`; once the fault is gone, revalidation succeeds again.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startStack } from '../lib/stack.mjs';
+import { mustLogin, figure } from '../lib/session.mjs';
+import { send, burst, withCookie, elapse } from '../lib/http.mjs';
+
+const INTERVAL_MS = 1000;
+const TIMEOUT_MS = 1000;
+// What the proxy and a loaded 2-core machine may add on top of the timeout.
+const SLACK_MS = 500;
+const CONCURRENT = 8; // two requests per worker
+
+// refresh_margin (2 h) > the access token lifetime (1 h): every revalidation refreshes, then calls userinfo, so
+// faults at either endpoint are met.
+const common = { revalidate_interval: '1s', revalidate_timeout: '1s', refresh_margin: '2h' };
+
+const FAULTS = [
+  { label: '503', spec: { path: '/token', method: 'POST', kind: 'status', status: 503, body: { error: 'temporarily_unavailable' } } },
+  { label: 'hang', spec: { path: '/me', kind: 'hang' } },
+  { label: 'reset', spec: { path: '/token', method: 'POST', kind: 'reset' } },
+  { label: 'delay 1.5 s', spec: { path: '/me', kind: 'delay', ms: 1500 } },
+];
+
+describe('scenario 4: IdP faults', () => {
+  let stack;
+  before(async () => {
+    stack = await startStack('s4-faults', {
+      proxies: {
+        allow: { overrides: { ...common, on_failure: 'allow' } },
+        deny: { overrides: { ...common, on_failure: 'deny' } },
+      },
+    });
+  });
+  after(() => stack?.stop());
+
+  async function underFault(spec, url, headers) {
+    const fault = await stack.control('POST', '/faults', { ...spec, count: 'forever' });
+    try {
+      const firedBefore = (await stack.counters()).faults.fired;
+      const answers = await burst(url, CONCURRENT, { headers, timeoutMs: 10_000 });
+      const fired = (await stack.counters()).faults.fired - firedBefore;
+      return { answers, fired, maxMs: Math.max(...answers.map((r) => r.ms)) };
+    } finally {
+      await stack.control('DELETE', `/faults/${fault.id}`);
+    }
+  }
+
+  it('allow: requests pass with a warning, none is held past the timeout, and revalidation recovers', async (t) => {
+    const proxy = stack.proxies.get('allow');
+    const session = await mustLogin(proxy, { user: 'alice' });
+    const url = `${proxy.url}/api/whoami`;
+    const headers = withCookie(session.token);
+    const figures = {};
+    for (const { label, spec } of FAULTS) {
+      await elapse(INTERVAL_MS + 50);
+      const warned = proxy.waitForLog(/allowing request despite a non-fatal revalidation failure/, TIMEOUT_MS + 5000);
+      const { answers, fired, maxMs } = await underFault(spec, url, headers);
+      for (const res of answers) {
+        assert.equal(res.status, 200, `${label}: ${res.status} ${res.body}`);
+        assert.equal(res.json.headers['x-user-sub'], 'alice');
+        assert.ok(res.ms <= TIMEOUT_MS + SLACK_MS, `${label}: a request was held ${Math.round(res.ms)} ms`);
+      }
+      assert.ok(fired >= 1, `${label}: the fault never fired`);
+      await warned;
+
+      // Fault gone: the next interval's revalidation succeeds (refresh and userinfo both answered 200).
+      await elapse(INTERVAL_MS + 50);
+      const before = await stack.counters();
+      const res = await send(url, { headers });
+      assert.equal(res.status, 200, `${label}, after: ${res.body}`);
+      const after = await stack.counters();
+      assert.equal(after.userinfo.ok, before.userinfo.ok + 1, `${label}: no successful revalidation after the fault`);
+      assert.equal(after.token.ok, before.token.ok + 1, `${label}: no successful refresh after the fault`);
+      figures[label] = { max_ms: Math.round(maxMs), fired };
+    }
+    assert.equal((await stack.counters()).refreshTokens.reused, false);
+    figure(t, 's4.faults_allow', { timeout_ms: TIMEOUT_MS, ...figures });
+  });
+
+  it('deny: requests are rejected within the timeout, and a new login works once the fault is gone', async (t) => {
+    const proxy = stack.proxies.get('deny');
+    const url = `${proxy.url}/api/whoami`;
+    const figures = {};
+    for (const { label, spec } of FAULTS) {
+      const session = await mustLogin(proxy, { user: 'bob' });
+      const headers = withCookie(session.token);
+      await elapse(INTERVAL_MS + 50);
+      const { answers, fired, maxMs } = await underFault(spec, url, headers);
+      for (const res of answers) {
+        assert.equal(res.status, 401, `${label}: ${res.status} ${res.body}`);
+        assert.ok(res.ms <= TIMEOUT_MS + SLACK_MS, `${label}: a request was held ${Math.round(res.ms)} ms`);
+      }
+      assert.ok(fired >= 1, `${label}: the fault never fired`);
+      // The session was ended: the fault being gone does not bring it back.
+      assert.equal((await send(url, { headers })).status, 401);
+      figures[label] = { max_ms: Math.round(maxMs), fired };
+    }
+    const session = await mustLogin(proxy, { user: 'bob' });
+    await elapse(INTERVAL_MS + 50);
+    const before = await stack.counters();
+    const res = await send(url, { headers: withCookie(session.token) });
+    assert.equal(res.status, 200, res.body);
+    const after = await stack.counters();
+    assert.equal(after.userinfo.ok, before.userinfo.ok + 1, 'the revalidation after the faults succeeded');
+    figure(t, 's4.faults_deny', { timeout_ms: TIMEOUT_MS, ...figures });
+  });
+});
