@@ -13,6 +13,8 @@ pub struct World {
     pub queue_ids: HashMap<(String, String), u32>,
     next_queue_id: u32,
     pub metrics: BTreeMap<String, Metric>,
+    /// nginx profile: the `shm_queue` zones nginx.conf declares; registering any other name traps.
+    pub shm_queues: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +54,7 @@ impl World {
             queue_ids: HashMap::new(),
             next_queue_id: 1,
             metrics: BTreeMap::new(),
+            shm_queues: Vec::new(),
         }
     }
 

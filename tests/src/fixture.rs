@@ -66,7 +66,11 @@ impl Fixture {
     }
 
     pub fn with(opts: Options) -> Fixture {
-        let config_json = merge(base_config(), opts.config_patch.clone());
+        let mut config_json = merge(base_config(), opts.config_patch.clone());
+        if opts.profile == Profile::Nginx && config_json.get("wake_queues").is_none() {
+            // As the nginx example: only `shm_queue` zones can be registered there.
+            config_json = merge(config_json, json!({ "wake_queues": false }));
+        }
         let idp = ScriptedIdp::new();
         let sim = Sim::builder(vigil_wasm())
             .plugin_config(config_json.to_string())

@@ -349,3 +349,29 @@ fn nginx_profile_revalidates_too() {
     f.advance(INTERVAL);
     assert_401(&due_request(&mut f, &login, 2));
 }
+
+#[test]
+fn on_nginx_wake_queues_must_be_off_or_the_vm_traps_at_start() {
+    // ngx_wasm_module traps when a filter registers a queue that nginx.conf
+    // does not declare with `shm_queue`; vigil's per-VM queues have random
+    // names, so the nginx configuration sets `wake_queues: false`.
+    let config = vigil_tests::base_config();
+    let result = host_sim::Sim::builder(vigil_tests::vigil_wasm())
+        .plugin_config(config.to_string())
+        .profile(Profile::Nginx)
+        .cluster(vigil_tests::IDP_CLUSTER, host_sim::Cluster::scripted(|_| host_sim::CalloutReply::ok(200)))
+        .build();
+    match result {
+        Err(host_sim::SimError::Trap { message, .. }) => assert!(message.contains("could not find queue"), "{message}"),
+        Err(other) => panic!("expected a trap naming the queue, got {other}"),
+        Ok(_) => panic!("the nginx profile accepted an undeclared queue"),
+    }
+    let mut off = config.clone();
+    off["wake_queues"] = serde_json::json!(false);
+    let started = host_sim::Sim::builder(vigil_tests::vigil_wasm())
+        .plugin_config(off.to_string())
+        .profile(Profile::Nginx)
+        .cluster(vigil_tests::IDP_CLUSTER, host_sim::Cluster::scripted(|_| host_sim::CalloutReply::ok(200)))
+        .build();
+    assert!(started.is_ok(), "{:?}", started.err());
+}

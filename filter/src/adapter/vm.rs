@@ -60,9 +60,14 @@ impl Vm {
     pub fn configure(bytes: &[u8]) -> Result<Vm, String> {
         let cfg = config::parse(bytes, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
         let uid = format!("{:016x}", host::random_u64());
-        let queue_name = format!("{}q:{}", cfg.shared_data_prefix, uid);
-        let queue_token = hostcalls::register_shared_queue(&queue_name)
-            .map_err(|status| format!("cannot register shared queue {queue_name}: {status:?}"))?;
+        let queue_token = if cfg.wake_queues {
+            let queue_name = format!("{}q:{}", cfg.shared_data_prefix, uid);
+            let token = hostcalls::register_shared_queue(&queue_name)
+                .map_err(|status| format!("cannot register shared queue {queue_name}: {status:?}"))?;
+            Some(token)
+        } else {
+            None
+        };
         Ok(Vm {
             verifier: Verifier::new(&cfg.downstream),
             cache: TokenCache::new(TOKEN_CACHE_CAPACITY),
@@ -166,7 +171,9 @@ impl Vm {
     /// Ask this VM's root to run soon: an async queue notification on Envoy;
     /// on hosts without notifications (nginx) the next tick does it.
     fn kick(&self) {
-        let _ = hostcalls::enqueue_shared_queue(self.identity.queue_token, Some(b"k"));
+        if let Some(queue) = self.identity.queue_token {
+            let _ = hostcalls::enqueue_shared_queue(queue, Some(b"k"));
+        }
     }
 
     /// A tick (`queue = None`) or a queue notification: start the jobs won by
@@ -175,7 +182,9 @@ impl Vm {
         // Drain this VM's own queue (ticks too: nginx never notifies). The
         // messages only say "something changed"; the records say what.
         let _ = queue;
-        while let Ok(Some(_)) = hostcalls::dequeue_shared_queue(self.identity.queue_token) {}
+        if let Some(queue) = self.identity.queue_token {
+            while let Ok(Some(_)) = hostcalls::dequeue_shared_queue(queue) {}
+        }
         let now = host::now_ns();
         for ticket in std::mem::take(&mut self.to_start) {
             self.start_job(ticket, now);
@@ -276,7 +285,7 @@ impl Vm {
                     self.apply(settled, now);
                     let message = finished.slot.to_string();
                     for queue in finished.wake_queues {
-                        if queue != self.identity.queue_token {
+                        if Some(queue) != self.identity.queue_token {
                             let _ = hostcalls::enqueue_shared_queue(queue, Some(message.as_bytes()));
                         }
                     }

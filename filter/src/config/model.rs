@@ -179,6 +179,11 @@ pub struct Config {
     /// Tick period: how often followers poll and paused requests are checked
     /// against their deadline (the only wake-up path on nginx).
     pub poll_interval: Duration,
+    /// Register a shared queue per VM so a leader can wake other VMs' waiting
+    /// requests at once. `false` on nginx: ngx_wasm_module traps on a queue
+    /// name not declared with `shm_queue` and never notifies anyway, so ticks
+    /// are the only wake-up there.
+    pub wake_queues: bool,
     /// Login, callback and logout served by vigil; `None` = tokens come from
     /// elsewhere and only revalidation runs.
     pub login: Option<LoginConfig>,

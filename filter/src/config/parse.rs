@@ -176,6 +176,7 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
         revocation_buckets,
         max_token_lifetime,
         poll_interval,
+        wake_queues: raw.wake_queues.unwrap_or(true),
         login,
     })
 }

@@ -95,6 +95,7 @@ fn defaults_match_the_design_table() {
     assert_eq!(config.max_staleness, None);
     assert_eq!(config.refresh_margin, Duration::from_secs(30));
     assert_eq!(config.poll_interval, Duration::from_millis(50));
+    assert!(config.wake_queues);
     assert_eq!(config.shared_data_prefix, "vigil:");
     assert_eq!(config.max_sessions, 10_000);
     assert_eq!(config.revocation_buckets, 1024);
@@ -152,6 +153,7 @@ fn every_key_is_read() {
         "max_staleness": "10m",
         "refresh_margin": "0",
         "poll_interval": "1s",
+        "wake_queues": false,
         "shared_data_prefix": "vigil-a:",
         "max_sessions": 1,
         "revocation_buckets": 65536,
@@ -193,6 +195,7 @@ fn every_key_is_read() {
     assert_eq!(config.max_staleness, Some(Duration::from_secs(600)));
     assert_eq!(config.refresh_margin, Duration::ZERO);
     assert_eq!(config.max_sessions, 1);
+    assert!(!config.wake_queues);
     assert_eq!(config.revocation_buckets, 65536);
     assert_eq!(config.idp.client_secret, "from-env-secret");
     assert_eq!(config.idp.client_auth, ClientAuth::SecretPost);

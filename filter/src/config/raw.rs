@@ -37,6 +37,9 @@ pub struct RawConfig {
     /// Tick period for followers and deadlines (duration, default "50ms", 10ms..=1s).
     #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
     pub poll_interval: Option<String>,
+    /// One shared queue per VM for immediate wake-ups (default true); set false
+    /// on nginx, where only `shm_queue` zones can be registered.
+    pub wake_queues: Option<bool>,
     /// Prefix of every shared-data key and queue name (default "vigil:").
     pub shared_data_prefix: Option<String>,
     /// Number of session slots in shared data (default 10000, 1..=1000000).

@@ -21,9 +21,10 @@ use crate::store::SharedStore;
 pub struct VmIdentity {
     /// 64 random bits, hex; the lease owner.
     pub uid: String,
-    /// Token of this VM's shared queue (`P q/<uid>`): leaders of other VMs
-    /// enqueue the slot number on it when a result is written.
-    pub queue_token: u32,
+    /// Token of this VM's shared queue (`P q:<uid>`): leaders of other VMs
+    /// enqueue the slot number on it when a result is written. `None` when
+    /// queues are off (`wake_queues: false`): this VM's waiters poll on ticks.
+    pub queue_token: Option<u32>,
 }
 
 /// The leader's lease: everything `Job::start` needs.

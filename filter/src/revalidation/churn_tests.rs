@@ -66,7 +66,7 @@ fn hundred_thousand_sessions_stay_within_the_documented_bound() {
     let store = MemoryStore::new();
     let vm = VmIdentity {
         uid: "0123456789abcdef".into(),
-        queue_token: 1,
+        queue_token: Some(1),
     };
     let mut random = seq_random(2024);
     let mut recent: VecDeque<(String, String, u64)> = VecDeque::new();

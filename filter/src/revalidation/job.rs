@@ -440,7 +440,7 @@ impl Job {
                 return Change::Keep(None);
             };
             let mut queues = record.lease.take().map(|l| l.waiters).unwrap_or_default();
-            queues.retain(|q| *q != ctx.vm.queue_token);
+            queues.retain(|q| Some(*q) != ctx.vm.queue_token);
             record.attempt_ns = now_ns;
             record.seq = record.seq.wrapping_add(1);
             write(&mut record);

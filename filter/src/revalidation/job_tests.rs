@@ -44,11 +44,11 @@ impl Fixture {
             store,
             a: VmIdentity {
                 uid: "aaaa".into(),
-                queue_token: 1,
+                queue_token: Some(1),
             },
             b: VmIdentity {
                 uid: "bbbb".into(),
-                queue_token: 2,
+                queue_token: Some(2),
             },
             sid: created.sid,
             slot: created.slot,

@@ -80,7 +80,7 @@ impl Sim {
             .map(|i| Vm {
                 id: VmIdentity {
                     uid: format!("{:016x}", random()),
-                    queue_token: 100 + i as u32,
+                    queue_token: Some(100 + i as u32),
                 },
                 waiters: Waiters::new(),
                 jobs: Vec::new(),
@@ -182,7 +182,7 @@ impl Sim {
                     let target = self
                         .vms
                         .iter()
-                        .position(|v| v.id.queue_token == queue)
+                        .position(|v| v.id.queue_token == Some(queue))
                         .unwrap();
                     let delay = self.below(MS);
                     self.schedule(

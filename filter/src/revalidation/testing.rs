@@ -53,6 +53,7 @@ pub(crate) fn test_config() -> Config {
         revocation_buckets: 1024,
         max_token_lifetime: Duration::from_secs(12 * 3600),
         poll_interval: Duration::from_millis(50),
+        wake_queues: true,
         login: None,
     }
 }

@@ -24,7 +24,7 @@ pub enum LeaseClaim {
 pub fn claim_lease(
     record: &mut Session,
     vm_uid: &str,
-    queue_token: u32,
+    queue_token: Option<u32>,
     now_ns: u64,
     timeout_ns: u64,
     grace_ns: u64,
@@ -36,8 +36,8 @@ pub fn claim_lease(
                     deadline_ns: lease.deadline_ns,
                 };
             }
-            if !lease.waiters.contains(&queue_token) {
-                lease.waiters.push(queue_token);
+            if let Some(token) = queue_token.filter(|t| !lease.waiters.contains(t)) {
+                lease.waiters.push(token);
             }
             return LeaseClaim::Joined {
                 deadline_ns: lease.deadline_ns,
@@ -45,7 +45,7 @@ pub fn claim_lease(
         }
     }
     let mut waiters = record.lease.take().map(|l| l.waiters).unwrap_or_default();
-    waiters.retain(|t| *t != queue_token);
+    waiters.retain(|t| Some(*t) != queue_token);
     let deadline_ns = now_ns.saturating_add(timeout_ns);
     record.lease = Some(Lease {
         owner: vm_uid.to_owned(),
@@ -69,19 +69,19 @@ mod tests {
     fn first_claim_takes_later_ones_join_once() {
         let mut s = sample_session("n", "a", 0);
         assert_eq!(
-            claim_lease(&mut s, "A", 1, 100, 10, 5),
+            claim_lease(&mut s, "A", Some(1), 100, 10, 5),
             LeaseClaim::Took {
                 job: 100,
                 deadline_ns: 110
             }
         );
         assert_eq!(
-            claim_lease(&mut s, "A", 1, 101, 10, 5),
+            claim_lease(&mut s, "A", Some(1), 101, 10, 5),
             LeaseClaim::Mine { deadline_ns: 110 }
         );
         for _ in 0..2 {
             assert_eq!(
-                claim_lease(&mut s, "B", 2, 102, 10, 5),
+                claim_lease(&mut s, "B", Some(2), 102, 10, 5),
                 LeaseClaim::Joined { deadline_ns: 110 }
             );
         }
@@ -91,14 +91,14 @@ mod tests {
     #[test]
     fn expired_lease_is_taken_over_after_the_grace_keeping_other_waiters() {
         let mut s = sample_session("n", "a", 0);
-        claim_lease(&mut s, "A", 1, 100, 10, 5);
-        claim_lease(&mut s, "B", 2, 101, 10, 5);
-        claim_lease(&mut s, "C", 3, 101, 10, 5);
+        claim_lease(&mut s, "A", Some(1), 100, 10, 5);
+        claim_lease(&mut s, "B", Some(2), 101, 10, 5);
+        claim_lease(&mut s, "C", Some(3), 101, 10, 5);
         assert_eq!(
-            claim_lease(&mut s, "B", 2, 114, 10, 5),
+            claim_lease(&mut s, "B", Some(2), 114, 10, 5),
             LeaseClaim::Joined { deadline_ns: 110 }
         );
-        let claim = claim_lease(&mut s, "B", 2, 115, 10, 5);
+        let claim = claim_lease(&mut s, "B", Some(2), 115, 10, 5);
         assert_eq!(
             claim,
             LeaseClaim::Took {

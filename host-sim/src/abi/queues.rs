@@ -12,6 +12,17 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
     linker.func_wrap("env", "proxy_register_shared_queue", |mut c: Ctx<'_>, nptr: i32, nlen: i32, ret: i32| -> Result<i32> {
         check_allowed(&c, "proxy_register_shared_queue")?;
         let name = read_string(&c, nptr, nlen)?;
+        let undeclared = {
+            let s = c.data();
+            let world = s.world.lock().map_err(|_| anyhow!("shared world poisoned"))?;
+            s.profile == Profile::Nginx && !world.shm_queues.contains(&name)
+        };
+        if undeclared {
+            // ngx_wasm_module: a queue is an `shm_queue` zone; an unknown name traps the VM call.
+            let message = format!("could not find queue \"{name}\" (declare it with shm_queue in nginx.conf)");
+            c.data_mut().host_failure = Some(message.clone());
+            return Err(anyhow!("{message}"));
+        }
         let id = {
             let s = c.data();
             let target = (s.vm, s.root_id, s.generation);

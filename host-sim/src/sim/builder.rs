@@ -19,6 +19,7 @@ pub struct SimBuilder {
     pub(crate) start_ns: u64,
     pub(crate) real_clock: bool,
     pub(crate) shared_data: Vec<(String, Vec<u8>)>,
+    pub(crate) shm_queues: Vec<String>,
 }
 
 impl SimBuilder {
@@ -44,7 +45,15 @@ impl SimBuilder {
             start_ns: DEFAULT_START_NS,
             real_clock: false,
             shared_data: Vec::new(),
+            shm_queues: Vec::new(),
         }
+    }
+
+    /// nginx profile: declares a queue as nginx.conf's `shm_queue NAME SIZE;` does. ngx_wasm_module traps when a
+    /// filter registers a queue name that no `shm_queue` zone declares.
+    pub fn shm_queue(mut self, name: impl Into<String>) -> Self {
+        self.shm_queues.push(name.into());
+        self
     }
 
     /// Builds from module bytes instead of a file.

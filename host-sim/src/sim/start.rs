@@ -31,6 +31,7 @@ impl Sim {
         };
         let loaded = engine::load(&bytes).map_err(|e| SimError::Load { path: path.clone(), message: format!("{e:#}") })?;
         let mut world = World::new(b.cfg.profile);
+        world.shm_queues = b.shm_queues.clone();
         for (key, value) in &b.shared_data {
             world.set(&b.cfg.vm_id, key, value, 0);
         }

@@ -3,8 +3,20 @@
 use crate::common::{host_probe, messages};
 use host_sim::{Cluster, CalloutReply, Profile, Request};
 
+/// The probe registers queue "q"; nginx.conf must declare it.
 fn nginx() -> host_sim::SimBuilder {
-    host_probe().profile(Profile::Nginx)
+    host_probe().profile(Profile::Nginx).shm_queue("q")
+}
+
+#[test]
+fn registering_an_undeclared_queue_traps_on_nginx() {
+    let result = host_probe().profile(Profile::Nginx).shm_queue("other").build();
+    match result {
+        Err(host_sim::SimError::Trap { message, .. }) => assert!(message.contains("could not find queue"), "{message}"),
+        other => panic!("expected a start trap, got {other:?}"),
+    }
+    // Envoy creates any queue on registration.
+    assert!(host_probe().build().is_ok());
 }
 
 #[test]
