@@ -176,6 +176,20 @@ test('the control API shows the latest refresh token issued to a client for a us
   assert.equal(issued.latest, second.json.refresh_token);
 });
 
+test('the timeline lists token and userinfo calls in arrival order', T, async () => {
+  const sub = await newUser('timeline-user');
+  await control(ctl, 'POST', '/counters/reset');
+  const tokens = await rp.login({ loginHint: sub });
+  await rp.refresh(tokens.refresh_token);
+  await rp.userinfo(tokens.access_token);
+  const timeline = await control(ctl, 'GET', '/timeline');
+  assert.deepEqual(timeline.map((e) => [e.route, e.grantType, e.status]), [
+    ['token', 'authorization_code', 200], ['token', 'refresh_token', 200], ['userinfo', undefined, 200],
+  ]);
+  assert.ok(timeline[0].at <= timeline[1].at && timeline[1].at <= timeline[2].at);
+  assert.ok(Math.abs(timeline[2].at - Date.now()) < 5000);
+});
+
 test('two parallel refreshes with one token: one wins, one loses, and the winner is revoked too', T, async () => {
   const sub = await newUser('parallel-user');
   const tokens = await rp.login({ loginHint: sub });

@@ -59,6 +59,7 @@ export function controlHandler({ accounts, users, settings, counters, faults }) 
     ['GET', /^\/health$/, () => ({ ok: true })],
     ['GET', /^\/counters$/, () => withHung(counters.snapshot())],
     ['POST', /^\/counters\/reset$/, () => { counters.reset(); return withHung(counters.snapshot()); }],
+    ['GET', /^\/timeline$/, () => counters.timeline],
     ['GET', /^\/settings$/, () => ({ ...settings })],
     ['POST', /^\/settings$/, (_m, body) => updateSettings(settings, body)],
     ['POST', /^\/default-user$/, (_m, body) => updateSettings(settings, { defaultUser: body.sub })],

@@ -4,6 +4,8 @@
 
 import { createHash } from 'node:crypto';
 
+const TIMELINE_MAX = 10_000;
+
 const fingerprint = (token) => createHash('sha256').update(token).digest('base64url');
 
 const outcome = () => ({ calls: 0, ok: 0, errors: {} });
@@ -34,6 +36,13 @@ export class Counters {
     this.refreshSeen = new Map(); // fingerprint -> times presented
     this.refreshPresented = 0;
     this.issuedRefresh = new Map(); // `${clientId} ${sub}` -> { count, latest }
+    this.timeline = []; // token and userinfo calls in arrival order, for tests that check their spacing
+  }
+
+  // `at`: epoch milliseconds (sub-millisecond precision) when the request reached oidc-provider.
+  onTimeline(route, { at, grantType, status }) {
+    if (this.timeline.length >= TIMELINE_MAX) this.timeline.shift();
+    this.timeline.push(grantType ? { route, at, grantType, status } : { route, at, status });
   }
 
   // The refresh tokens the token endpoint handed out, so an end-to-end test can replay the one a proxy holds (e.g.

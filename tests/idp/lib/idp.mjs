@@ -127,9 +127,13 @@ function providerConfiguration({ store, users, settings, jwks }) {
 
 function routeCounters(counters) {
   return async function count(ctx, next) {
+    const at = performance.timeOrigin + performance.now();
     await next();
     const route = ctx.oidc?.route;
     if (!route) return;
+    if (route === 'token' || route === 'userinfo') {
+      counters.onTimeline(route, { at, grantType: ctx.oidc.params?.grant_type, status: ctx.status });
+    }
     const error = typeof ctx.body === 'object' && ctx.body !== null && !Buffer.isBuffer(ctx.body) ? ctx.body.error : undefined;
     if (route === 'token') {
       const params = ctx.oidc.params ?? {};
