@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnReady } from '../../idp/lib/spawn.mjs';
 import { control as controlCall } from '../../idp/lib/rp.mjs';
 import { vigilConfig, clientFor, CLIENT_SECRET_ENV } from './config.mjs';
+import { send, until, PAGE_ACCEPT } from './http.mjs';
 
 export const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 export const ARTIFACTS = join(ROOT, 'dist', 'e2e');
@@ -90,6 +91,7 @@ async function startHostSim({ configFile, port, upstream, idpPort, workers, logF
   });
   return {
     child,
+    startedAt,
     startupMs: performance.now() - startedAt,
     // Log lines so far (the filter's log and host-sim's own), oldest first.
     lines,
@@ -167,7 +169,11 @@ export class Stack {
           env: { [CLIENT_SECRET_ENV]: clientSecret },
         });
         this.stoppers.push(() => sim.stop());
-        const proxy = { name, url, port, clientId, clientSecret, config, ...sim };
+        // Page loads get 503 until the filter has fetched the IdP's discovery document and JWKS (its first tick).
+        await until(async () => (await send(`${url}/`, { headers: PAGE_ACCEPT })).status !== 503, {
+          withinMs: 15_000, what: `${name}: login ready (discovery and JWKS fetched)`,
+        });
+        const proxy = { name, url, port, clientId, clientSecret, config, readyMs: Math.round(performance.now() - sim.startedAt), ...sim };
         this.proxies.set(name, proxy);
         return proxy;
       } catch (err) {

@@ -1,7 +1,8 @@
 // Scenario 3: refresh-token rotation under load. The IdP's access tokens are short-lived (every revalidation
 // refreshes) and it rotates refresh tokens with reuse detection on. Bursts of 500 concurrent requests, spread over
 // the 4 workers, in several revalidation intervals: the IdP never sees a refresh token twice, the user is never
-// logged out, and there is one refresh per interval in which requests arrived.
+// logged out, and there is one refresh per interval in which requests arrived (a burst that lasts longer than an
+// interval starts a second one in its tail; the IdP's timeline shows no two refreshes within one interval).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,6 +54,9 @@ describe('scenario 3: rotation under load', () => {
 
     const counters = await stack.counters();
     const refresh = counters.token.byGrantType.refresh_token ?? { calls: 0, ok: 0, errors: {} };
+    // When each refresh reached the IdP: never two within one interval.
+    const refreshes = (await stack.control('GET', '/timeline')).filter((e) => e.grantType === 'refresh_token').map((e) => e.at);
+    const gaps = refreshes.slice(1).map((at, i) => Math.round(at - refreshes[i]));
     figure(t, 's3.rotation_under_load', {
       requests: BURST * ROUNDS,
       rounds: ROUNDS,
@@ -66,6 +70,7 @@ describe('scenario 3: rotation under load', () => {
       refresh_tokens_presented: counters.refreshTokens.presented,
       refresh_token_reuse_count: counters.refreshTokens.reusedTokens,
       max_presentations: counters.refreshTokens.maxPresentations,
+      min_gap_between_refreshes_ms: gaps.length ? Math.min(...gaps) : null,
       bursts: rounds,
     });
 
@@ -76,6 +81,7 @@ describe('scenario 3: rotation under load', () => {
     assert.ok(refresh.calls >= ROUNDS, `${refresh.calls} refreshes for ${ROUNDS} intervals`);
     assert.ok(refresh.calls <= ROUNDS + extraIntervals, `${refresh.calls} refreshes for ${ROUNDS + extraIntervals} intervals with requests`);
     assert.equal(counters.token.calls, refresh.calls, 'the token endpoint saw only refreshes');
+    for (const gap of gaps) assert.ok(gap >= INTERVAL_MS - 5, `two refreshes ${gap} ms apart: ${gaps.join(', ')}`);
     assert.equal(counters.userinfo.calls, refresh.calls, 'one userinfo per revalidation');
 
     // Still logged in, and the grant is alive at the IdP (reuse detection would have revoked it).
