@@ -1,5 +1,6 @@
 # Packaging (issue 6):
-#   make oci      dist/oci/: OCI image layout with plugin.wasm, no Docker needed (push: packaging/README.md)
+#   make oci      dist/oci/: OCI image layout with plugin.wasm, no Docker needed (push: packaging/README.md),
+#                 and dist/vigil.schema.json beside it
 #   make schema   dist/vigil.schema.json: JSON Schema of the plugin configuration, generated from its types
 
 PYTHON ?= python3
@@ -8,7 +9,10 @@ VIGIL_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -
 
 .PHONY: oci schema
 
-oci: wasm
+# `make` (all) ships the schema in dist/ next to the module.
+all: schema
+
+oci: wasm schema
 	@$(PYTHON) packaging/oci_image.py --wasm $(DIST)/vigil.wasm --out $(DIST)/oci --tag $(VIGIL_VERSION)
 
 schema:

@@ -1,6 +1,7 @@
 //! The deployment examples under examples/ work as written: every YAML file
 //! parses, each proxy's example carries the same vigil configuration (only
-//! `idp.upstream` differs, as each proxy names the IdP differently), that
+//! `idp.upstream`, as each proxy names the IdP differently, and nginx's
+//! `wake_queues` differ), that
 //! upstream is something the proxy can route to, and the secrets the
 //! configuration reads from the environment are put there by the example.
 //!
@@ -11,29 +12,20 @@
 #[path = "examples/nginx_conf.rs"]
 mod nginx_conf;
 
+#[path = "examples/extract.rs"]
+#[allow(dead_code)]
+mod extract;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value;
 
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
-}
-
-fn read(relative: &str) -> String {
-    let path = examples_dir().join(relative);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// All documents of a (multi-document) YAML file, as JSON values.
-fn yaml_documents(relative: &str) -> Vec<Value> {
-    let text = read(relative);
-    serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{relative}: {e}")))
-        .filter(|doc| !doc.is_null())
-        .collect()
-}
+use extract::{
+    all_configurations, envoy_configuration, envoy_plugin, envoy_yaml, example_env,
+    examples_dir, istio_configuration, json, k8s_object, nginx_configuration,
+    vm_env_names, yaml_documents,
+};
 
 fn yaml_files(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
@@ -47,85 +39,6 @@ fn yaml_files(dir: &Path, found: &mut Vec<PathBuf>) {
             found.push(path);
         }
     }
-}
-
-/// The Kubernetes object of a given kind in an Istio example file.
-fn k8s_object(relative: &str, kind: &str) -> Value {
-    yaml_documents(relative)
-        .into_iter()
-        .find(|doc| doc["kind"] == kind)
-        .unwrap_or_else(|| panic!("{relative}: no {kind}"))
-}
-
-/// The first object (depth first) whose "name" is `name`.
-fn find_named<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
-    match value {
-        Value::Object(map) if map.get("name").and_then(Value::as_str) == Some(name) => Some(value),
-        Value::Object(map) => map.values().find_map(|v| find_named(v, name)),
-        Value::Array(items) => items.iter().find_map(|v| find_named(v, name)),
-        _ => None,
-    }
-}
-
-fn envoy_yaml() -> Value {
-    yaml_documents("envoy/envoy.yaml").remove(0)
-}
-
-/// `typed_config.config` of the envoy.filters.http.wasm filter.
-fn envoy_plugin(envoy: &Value) -> &Value {
-    let filter = find_named(envoy, "envoy.filters.http.wasm").expect("envoy.yaml: no wasm filter");
-    &filter["typed_config"]["config"]
-}
-
-/// The bytes Envoy hands to on_configure.
-pub fn envoy_configuration() -> Vec<u8> {
-    let envoy = envoy_yaml();
-    let configuration = &envoy_plugin(&envoy)["configuration"];
-    assert_eq!(
-        configuration["@type"], "type.googleapis.com/google.protobuf.StringValue",
-        "a StringValue reaches the plugin unwrapped"
-    );
-    configuration["value"]
-        .as_str()
-        .expect("configuration.value")
-        .as_bytes()
-        .to_vec()
-}
-
-/// The bytes Istio hands to on_configure: pluginConfig serialized as JSON.
-pub fn istio_configuration() -> Vec<u8> {
-    let plugin = k8s_object("istio/wasmplugin.yaml", "WasmPlugin");
-    serde_json::to_vec(&plugin["spec"]["pluginConfig"]).expect("pluginConfig to JSON")
-}
-
-/// The bytes nginx hands to on_configure: the `proxy_wasm vigil` argument.
-pub fn nginx_configuration() -> Vec<u8> {
-    let statements = nginx_conf::statements(&read("nginx/nginx.conf"));
-    let directive = statements
-        .iter()
-        .find(|s| s.args.first().map(String::as_str) == Some("proxy_wasm"))
-        .expect("nginx.conf: no proxy_wasm directive");
-    assert_eq!(directive.args.get(1).map(String::as_str), Some("vigil"));
-    directive
-        .args
-        .get(2)
-        .expect("proxy_wasm has a configuration")
-        .as_bytes()
-        .to_vec()
-}
-
-/// (example, configuration bytes) for the three proxies.
-pub fn all_configurations() -> Vec<(&'static str, Vec<u8>)> {
-    vec![
-        ("envoy", envoy_configuration()),
-        ("istio", istio_configuration()),
-        ("nginx", nginx_configuration()),
-    ]
-}
-
-fn json(example: &str, bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("{example}: configuration is not JSON: {e}"))
 }
 
 fn upstream(config: &Value) -> &str {
@@ -185,19 +98,38 @@ fn every_yaml_file_under_examples_parses() {
     }
 }
 
+/// Keys that may differ between the examples, and why.
+const PER_PROXY_KEYS: [(&str, &str); 2] = [
+    ("idp.upstream", "each proxy names the IdP differently"),
+    ("wake_queues", "nginx cannot host per-VM queues"),
+];
+
 #[test]
-fn the_three_examples_share_one_configuration_except_idp_upstream() {
+fn the_three_examples_share_one_configuration_except_per_proxy_keys() {
     let mut configs = all_configurations().into_iter().map(|(example, bytes)| {
         let mut config = json(example, &bytes);
-        config["idp"]["upstream"] = Value::Null;
+        for (key, _) in PER_PROXY_KEYS {
+            match key.split_once('.') {
+                Some((section, field)) => config[section][field] = Value::Null,
+                None => config[key] = Value::Null,
+            }
+        }
         (example, config)
     });
     let (first, reference) = configs.next().expect("three examples");
     for (example, config) in configs {
         assert_eq!(
             config, reference,
-            "{example} differs from {first} (beyond idp.upstream)"
+            "{example} differs from {first} beyond {PER_PROXY_KEYS:?}"
         );
+    }
+}
+
+#[test]
+fn only_the_nginx_example_turns_wake_queues_off() {
+    for (example, bytes) in all_configurations() {
+        let wake_queues = json(example, &bytes)["wake_queues"].as_bool().unwrap_or(true);
+        assert_eq!(wake_queues, example != "nginx", "{example}");
     }
 }
 
@@ -272,7 +204,7 @@ fn nginx_upstream_is_host_and_port_with_shared_memory_declared() {
     assert!(port.parse::<u16>().is_ok(), "port {port}");
     assert_eq!(config["idp"]["authority"], host);
 
-    let statements = nginx_conf::statements(&read("nginx/nginx.conf"));
+    let statements = extract::nginx_statements();
     let in_wasm_block = |name: &str| {
         statements
             .iter()
@@ -287,43 +219,27 @@ fn nginx_upstream_is_host_and_port_with_shared_memory_declared() {
         Some("*"),
         "vigil's keys fall into the default zone"
     );
+    // vigil registers no queue there (wake_queues: false), so declaring one
+    // would only suggest it does.
     assert!(
-        in_wasm_block("shm_queue").is_some(),
-        "wasm {{ shm_queue ... }}"
+        in_wasm_block("shm_queue").is_none(),
+        "wasm {{ shm_queue ... }} declared, but vigil's queues are per VM"
     );
 }
 
 #[test]
 fn secrets_come_from_variables_each_proxy_passes_to_the_vm() {
-    let envoy = envoy_yaml();
-    let envoy_config = json("envoy", &envoy_configuration());
-    let names = secret_env_names("envoy", &envoy_config);
-    let host_env_keys: BTreeSet<String> = envoy_plugin(&envoy)["vm_config"]
-        ["environment_variables"]["host_env_keys"]
-        .as_array()
-        .expect("host_env_keys")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
-    assert!(
-        names.is_subset(&host_env_keys),
-        "envoy passes {host_env_keys:?}, needs {names:?}"
-    );
-
-    let istio_config = json("istio", &istio_configuration());
-    let names = secret_env_names("istio", &istio_config);
-    let plugin = k8s_object("istio/wasmplugin.yaml", "WasmPlugin");
-    let vm_env: BTreeSet<String> = plugin["spec"]["vmConfig"]["env"]
-        .as_array()
-        .expect("vmConfig.env")
-        .iter()
-        .filter(|e| e["valueFrom"] == "HOST")
-        .filter_map(|e| e["name"].as_str().map(str::to_owned))
-        .collect();
-    assert!(
-        names.is_subset(&vm_env),
-        "WasmPlugin passes {vm_env:?}, needs {names:?}"
-    );
+    for (example, bytes) in all_configurations() {
+        let names = secret_env_names(example, &json(example, &bytes));
+        let passed = vm_env_names(example);
+        assert!(
+            names.is_subset(&passed),
+            "{example} passes {passed:?} to the VM, the configuration needs {names:?}"
+        );
+    }
+    // Istio copies the variables from the istio-proxy container, which gets
+    // them from the Secret.
+    let names = secret_env_names("istio", &json("istio", &istio_configuration()));
     let deployment = k8s_object("istio/client-secret.yaml", "Deployment");
     let proxy = deployment["spec"]["template"]["spec"]["containers"]
         .as_array()
@@ -342,27 +258,6 @@ fn secrets_come_from_variables_each_proxy_passes_to_the_vm() {
         names.is_subset(&from_secret),
         "istio-proxy gets {from_secret:?}, needs {names:?}"
     );
-
-    let nginx_config = json("nginx", &nginx_configuration());
-    let names = secret_env_names("nginx", &nginx_config);
-    let kept: BTreeSet<String> = nginx_conf::statements(&read("nginx/nginx.conf"))
-        .into_iter()
-        .filter(|s| s.context.is_empty() && s.args.first().map(String::as_str) == Some("env"))
-        .filter_map(|s| s.args.get(1).cloned())
-        .collect();
-    assert!(
-        names.is_subset(&kept),
-        "nginx keeps {kept:?}, needs {names:?}"
-    );
-}
-
-/// The VM environment the examples assume (the secrets they read by name).
-fn example_env(name: &str) -> Option<String> {
-    match name {
-        "VIGIL_CLIENT_SECRET" => Some("client-secret-for-the-example-tests".to_owned()),
-        "VIGIL_TOKEN_KEY" => Some("token-key-for-the-example-tests-0123456789abcdef".to_owned()),
-        _ => None,
-    }
 }
 
 #[test]

@@ -243,3 +243,65 @@ fn dist_vigil_wasm_packages_byte_identical() {
     package(&dist_wasm, &scratch.0.join("oci"), "0.1.0");
     check_layout(&scratch.0.join("oci"), &wasm, "0.1.0");
 }
+
+/// The workspace version: the tag `make oci` gives the image.
+fn workspace_version() -> String {
+    let manifest = std::fs::read_to_string(repo_root().join("Cargo.toml")).expect("Cargo.toml");
+    manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("workspace version")
+        .to_owned()
+}
+
+/// The Istio example cannot pin the digest of an image the reader has not
+/// built yet (every change to the filter changes it), so it carries an
+/// all-zero placeholder, marked as such next to it, which Istio would refuse
+/// rather than load something unverified. If someone pins a real digest, it
+/// must be the one `make oci` gives for the current dist/vigil.wasm.
+#[test]
+fn istio_example_sha256_is_the_marked_placeholder_or_this_builds_digest() {
+    const PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+    let path = repo_root().join("examples/istio/wasmplugin.yaml");
+    let text = std::fs::read_to_string(&path).expect("wasmplugin.yaml");
+    let plugin: Value = serde_yaml_ng::from_str(&text).expect("wasmplugin.yaml is YAML");
+    let spec = &plugin["spec"];
+    let version = workspace_version();
+    assert_eq!(
+        spec["url"].as_str(),
+        Some(format!("oci://registry.example.com/platform/vigil:{version}").as_str()),
+        "the url's tag is the one `make oci` writes"
+    );
+    let sha = spec["sha256"].as_str().expect("spec.sha256");
+    assert!(
+        sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        "sha256 must be 64 lower-case hex digits without `sha256:`: {sha}"
+    );
+    if sha == PLACEHOLDER {
+        // The comment right above says it is a placeholder and how to fill it.
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("sha256:"))
+            .expect("sha256 line");
+        let comment: String = lines[..at]
+            .iter()
+            .rev()
+            .take_while(|l| l.trim_start().starts_with('#'))
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n");
+        for needed in ["placeholder", "make oci", "Replace"] {
+            assert!(comment.contains(needed), "comment above sha256 lacks {needed:?}: {comment}");
+        }
+    } else {
+        let dist_wasm = repo_root().join("dist/vigil.wasm");
+        let scratch = Scratch::new("istio-digest");
+        let stdout = package(&dist_wasm, &scratch.0.join("oci"), &version);
+        assert!(
+            stdout.contains(&format!("sha256:{sha}")),
+            "wasmplugin.yaml pins {sha}, but this build's image is: {stdout}"
+        );
+    }
+}
