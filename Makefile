@@ -35,12 +35,17 @@ probes: setup
 lint:
 	$(CARGO) clippy -p vigil-filter --all-targets -- -D warnings
 	$(CARGO) clippy -p vigil-filter --target $(WASM_TARGET) --release -- -D warnings
+	$(CARGO) clippy -p host-sim -p vigil-tests --all-targets -- -D warnings
 
 unit:
 	$(CARGO) test -p vigil-filter
 
+# mk/*.mk files append their suites (the IdP self-test, end-to-end) to EXTRA_TESTS.
+EXTRA_TESTS :=
+
 test: wasm probes lint
 	$(CARGO) test
+	@for t in $(EXTRA_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 clean:
 	$(CARGO) clean

@@ -13,6 +13,8 @@ NPM ?= npm
 
 .PHONY: idp-deps idp-test
 
+EXTRA_TESTS += idp-test
+
 idp-deps: $(IDP_INSTALLED)
 
 $(IDP_INSTALLED): $(IDP_DIR)/package-lock.json $(IDP_DIR)/package.json

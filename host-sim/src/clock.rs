@@ -75,13 +75,7 @@ impl<K> EventQueue<K> {
         self.events.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
 
-    pub fn retain(&mut self, keep: impl FnMut(&Event<K>) -> bool) {
-        self.events.retain(keep);
-    }
 
     /// The next event due at or before `limit`: earliest instant first; among VMs with an event at that instant,
     /// one drawn from `rng`; within that VM, FIFO.

@@ -13,7 +13,6 @@ use wasmtime::{Config, Engine, InstancePre, Linker, Module, Val, ValType};
 
 /// A module ready to instantiate.
 pub struct Loaded {
-    pub module: Module,
     pub pre: InstancePre<VmState>,
     pub sha256: String,
 }
@@ -54,7 +53,7 @@ pub fn load(bytes: &[u8]) -> Result<Arc<Loaded>> {
     let linker = linker_for(&module)?;
     check_exports(&module)?;
     let pre = linker.instantiate_pre(&module)?;
-    let loaded = Arc::new(Loaded { module, pre, sha256: sha256.clone() });
+    let loaded = Arc::new(Loaded { pre, sha256: sha256.clone() });
     cache().lock().map_err(|_| anyhow!("module cache poisoned"))?.insert(sha256, loaded.clone());
     Ok(loaded)
 }

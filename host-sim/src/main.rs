@@ -20,6 +20,8 @@ enum ProfileArg {
     Nginx,
 }
 
+// The names are Envoy's (FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD), hence the shared prefix.
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, ValueEnum)]
 enum PolicyArg {
     FailClosed,

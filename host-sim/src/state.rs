@@ -56,7 +56,7 @@ pub enum Effect {
     Deferred(Deferred),
     Callout { token: u32, cluster: String, headers: Vec<(String, String)>, body: Vec<u8>, trailers: Vec<(String, String)>, timeout_ms: u32 },
     QueueReady { target: VmRef, root: u32, generation: u64, queue_id: u32 },
-    TickPeriod { root: u32, period_ms: u32 },
+    TickPeriod { period_ms: u32 },
 }
 
 /// Header maps and bodies of one HTTP stream, with Envoy's availability flags.

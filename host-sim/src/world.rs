@@ -33,6 +33,8 @@ pub enum MetricType {
 
 #[derive(Debug)]
 pub struct Metric {
+    /// The type the filter defined (kept for Debug output; the id encodes it too).
+    #[allow(dead_code)]
     pub kind: MetricType,
     pub value: i64,
     pub samples: Vec<u64>,

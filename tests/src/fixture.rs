@@ -141,7 +141,7 @@ impl Fixture {
 
     /// GET /api with the token as Bearer on worker `vm`.
     pub fn get(&mut self, vm: usize, token: &str) -> StreamId {
-        self.sim.send(vm, Request::get("/api").header("authorization", &format!("Bearer {token}")))
+        self.sim.send(vm, Request::get("/api").header("authorization", format!("Bearer {token}")))
     }
 
     /// Send and return the outcome right away (no clock advance).

@@ -113,7 +113,7 @@ fn a_dead_leaders_lease_is_taken_over_after_its_deadline() {
         deadline_ns: f.now_ns() + 2_000_000_000,
         waiters: vec![],
     });
-    f.sim.shared_data().set(&key, &record.encode().unwrap());
+    f.sim.shared_data().set(&key, record.encode().unwrap());
     let s = f.get(3, &login.token);
     f.advance(Duration::from_millis(1500));
     assert!(f.sim.outcome(s).is_paused(), "waits for the live lease");
@@ -137,7 +137,7 @@ fn revocation_is_seen_by_every_vm_on_its_next_request() {
     f.advance(Duration::from_secs(1));
     assert_eq!(f.sim.outcome(s).status(), Some(401));
     for vm in 0..4 {
-        let s = f.sim.send(vm, Request::get("/again").header("authorization", &format!("Bearer {}", login.token)));
+        let s = f.sim.send(vm, Request::get("/again").header("authorization", format!("Bearer {}", login.token)));
         assert_eq!(f.sim.outcome(s).status(), Some(401), "vm {vm}");
     }
     assert_eq!(f.idp.userinfo_calls(), 1, "revocation is checked inline, without IdP traffic");

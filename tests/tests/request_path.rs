@@ -23,7 +23,7 @@ fn fresh_session_passes_with_identity_headers_and_no_idp_traffic() {
     let s = f.sim.send(
         2,
         Request::get("/api")
-            .header("authorization", &format!("Bearer {}", login.token))
+            .header("authorization", format!("Bearer {}", login.token))
             .header("x-vigil-sub", "mallory")
             .header("X-Vigil-Email", "mallory@evil.example"),
     );
@@ -40,7 +40,7 @@ fn fresh_session_passes_with_identity_headers_and_no_idp_traffic() {
 fn the_session_cookie_works_like_a_bearer_token() {
     let mut f = Fixture::new(json!({}));
     let login = f.login(user("alice"));
-    let s = f.sim.send(0, Request::get("/").header("cookie", &format!("theme=dark; vigil_session={}; x=1", login.token)));
+    let s = f.sim.send(0, Request::get("/").header("cookie", format!("theme=dark; vigil_session={}; x=1", login.token)));
     assert!(matches!(f.sim.outcome(s), Outcome::Forwarded { .. }), "{:?}", f.sim.outcome(s));
 }
 

@@ -295,7 +295,7 @@ fn rotation_race_invalid_grant_after_another_rotation_is_retried_not_fatal() {
     f.advance(INTERVAL);
     let s = f.get(0, &login.token);
     // The refresh is in flight now; the other worker's rotation lands.
-    f.sim.shared_data().set(&hook_key, &bytes_with_lease(&f, &hook_key, bytes));
+    f.sim.shared_data().set(&hook_key, bytes_with_lease(&f, &hook_key, bytes));
     f.advance(Duration::from_secs(1));
     assert_passed(&f.sim.outcome(s));
     assert_eq!(f.sim.metric("vigil.revalidation.fatal").unwrap_or(0), 0, "not treated as a deprovisioning");

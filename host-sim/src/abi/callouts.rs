@@ -69,20 +69,20 @@ fn grpc(linker: &mut Linker<VmState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_grpc_call",
-        |mut c: Ctx<'_>, _a: i32, _b: i32, _c: i32, _d: i32, _e: i32, _f: i32, _g: i32, _h: i32, _i: i32, _j: i32, _k: i32, _l: i32| -> Result<i32> {
+        |mut c: Ctx<'_>, _p1: i32, _p2: i32, _p3: i32, _p4: i32, _p5: i32, _p6: i32, _p7: i32, _p8: i32, _p9: i32, _p10: i32, _p11: i32, _p12: i32| -> Result<i32> {
             check_allowed(&c, "proxy_grpc_call")?;
             nginx_unsupported(&mut c, "proxy_grpc_call")?;
             // No cluster is a gRPC service here: Envoy answers ParseFailure for an unknown one.
-            Ok(4)
+            Ok(status::PARSE_FAILURE)
         },
     )?;
     linker.func_wrap(
         "env",
         "proxy_grpc_stream",
-        |mut c: Ctx<'_>, _a: i32, _b: i32, _c: i32, _d: i32, _e: i32, _f: i32, _g: i32, _h: i32, _i: i32| -> Result<i32> {
+        |mut c: Ctx<'_>, _p1: i32, _p2: i32, _p3: i32, _p4: i32, _p5: i32, _p6: i32, _p7: i32, _p8: i32, _p9: i32| -> Result<i32> {
             check_allowed(&c, "proxy_grpc_stream")?;
             nginx_unsupported(&mut c, "proxy_grpc_stream")?;
-            Ok(4)
+            Ok(status::PARSE_FAILURE)
         },
     )?;
     linker.func_wrap("env", "proxy_grpc_send", |mut c: Ctx<'_>, _t: i32, _p: i32, _l: i32, _e: i32| -> Result<i32> {

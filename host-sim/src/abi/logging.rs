@@ -28,9 +28,8 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
     })?;
     linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut c: Ctx<'_>, period: i32| -> Result<i32> {
         check_allowed(&c, "proxy_set_tick_period_milliseconds")?;
-        // The timer belongs to the root context of the calling context, whatever that context is.
-        let root = c.data().root_id;
-        c.data_mut().effects.push(Effect::TickPeriod { root, period_ms: period as u32 });
+        // The timer belongs to the VM's root context, whichever context calls this.
+        c.data_mut().effects.push(Effect::TickPeriod { period_ms: period as u32 });
         Ok(status::OK)
     })?;
     Ok(())

@@ -67,7 +67,7 @@ impl Sim {
                     self.events.push(now, target_slot, (generation, EventKind::QueueReady { root, queue_id }));
                 }
             }
-            Effect::TickPeriod { root: _, period_ms } => {
+            Effect::TickPeriod { period_ms } => {
                 let generation = self.slots[slot].generation;
                 let tick = &mut self.slots[slot].tick;
                 tick.generation += 1;

@@ -40,6 +40,8 @@ pub(crate) struct ResponseSource {
 pub(crate) struct StreamState {
     pub slot: usize,
     pub generation: u64,
+    /// The VM the stream runs on (shown in Debug output of stuck streams).
+    #[allow(dead_code)]
     pub vm: VmRef,
     pub ctx: u32,
     pub request: Request,
