@@ -147,6 +147,18 @@ impl ScriptedIdp {
         IssuedTokens { access_token: access, refresh_token: refresh, expires_in_s: ttl }
     }
 
+    /// Every access and refresh token this IdP ever issued (to check that
+    /// none of them reaches a log line).
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let s = self.lock();
+        let mut all: Vec<String> = s.rotated.keys().cloned().collect();
+        for grant in &s.grants {
+            all.push(grant.live_refresh.clone());
+            all.extend(grant.access_tokens.iter().cloned());
+        }
+        all
+    }
+
     pub fn token_calls(&self) -> u32 {
         self.lock().token_calls
     }
