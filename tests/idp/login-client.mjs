@@ -1,7 +1,11 @@
 // A browser-less user agent for scripted logins: a cookie jar and manual redirect following, so a test sees (and
 // can stop at) every hop: proxy -> IdP /auth -> /interaction -> /auth/<uid> -> proxy callback -> original page.
 
+import http from 'node:http';
+
 const DEFAULT_TIMEOUT_MS = 5000;
+// What a browser sends on a top-level navigation (following redirects, submitting a form).
+const NAVIGATION_HEADERS = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' };
 const DEFAULT_MAX_HOPS = 20;
 
 // Cookies by name, domain (host only: ports do not isolate cookies) and path.
@@ -75,20 +79,42 @@ export class CookieJar {
   }
 }
 
+// node:http rather than fetch: fetch forces `Sec-Fetch-Mode: cors`, and a proxy that redirects only browser
+// navigations to the IdP (Sec-Fetch-Mode absent or `navigate`) would then never redirect this user agent.
+// One connection per request, as a test of a multi-worker proxy wants. Headers come back as a fetch `Headers`.
+function send(url, { method, headers, body, timeoutMs }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        clearTimeout(timer);
+        const received = new Headers();
+        for (let i = 0; i < res.rawHeaders.length; i += 2) received.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+        resolve({ status: res.statusCode, headers: received, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`login-client: no answer from ${url} within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (err) => { clearTimeout(timer); reject(err); });
+    req.end(body);
+  });
+}
+
 // One request with the jar: sends matching cookies, stores Set-Cookie, never follows redirects.
 export async function request(url, { jar = new CookieJar(), method = 'GET', headers = {}, body, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
   const sent = { accept: 'text/html,application/json;q=0.9,*/*;q=0.8', ...headers };
   const cookie = jar.header(url);
   if (cookie) sent.cookie = cookie;
-  const response = await fetch(url, { method, headers: sent, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+  if (body !== undefined && body !== null) sent['content-length'] = Buffer.byteLength(body);
+  const response = await send(url, { method, headers: sent, body, timeoutMs });
   jar.store(url, response.headers.getSetCookie());
-  const text = await response.text();
   const location = response.headers.get('location');
   return {
     url,
     status: response.status,
     headers: response.headers,
-    body: text,
+    body: response.text,
     location: location ? new URL(location, url).href : undefined,
   };
 }
@@ -96,6 +122,7 @@ export async function request(url, { jar = new CookieJar(), method = 'GET', head
 // Follows redirects (GET after 301/302/303, method kept on 307/308) until a non-redirect answer, or until
 // `stopAt(url)` says the next URL must not be requested (e.g. an RP callback nobody listens on).
 // `rewrite(url)` may change a URL before it is requested (e.g. add login_hint to the authorization request).
+// Every hop carries the Sec-Fetch-* headers of a browser navigation unless `headers` overrides them.
 export async function follow(startUrl, {
   jar = new CookieJar(), method = 'GET', headers = {}, body, maxHops = DEFAULT_MAX_HOPS,
   timeoutMs = DEFAULT_TIMEOUT_MS, rewrite = (u) => u, stopAt = () => false,
@@ -107,7 +134,7 @@ export async function follow(startUrl, {
   for (let i = 0; i <= maxHops; i += 1) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new Error(`login-client: timed out after ${hops.length} hops at ${url}`);
-    const response = await request(url, { jar, method: next.method, headers, body: next.body, timeoutMs: remaining });
+    const response = await request(url, { jar, method: next.method, headers: { ...NAVIGATION_HEADERS, ...headers }, body: next.body, timeoutMs: remaining });
     hops.push({ method: next.method, url, status: response.status, location: response.location });
     if (!(response.status >= 300 && response.status < 400 && response.location)) {
       return { response, hops, jar, stoppedAt: undefined };
