@@ -123,3 +123,39 @@ pub fn read_call_response(num_headers: usize, body_size: usize) -> Option<CallRe
     };
     Some(CallResponse { status, headers, body })
 }
+
+/// Send a local reply built by the pure logic.
+pub fn send_local(reply: &crate::reply::LocalReply) {
+    let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _ = hostcalls::send_http_response(reply.status, headers, Some(&reply.body));
+}
+
+/// The buffered request body (`size` is the cumulative size Envoy reports).
+pub fn request_body(size: usize) -> Vec<u8> {
+    if size == 0 {
+        return Vec::new();
+    }
+    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The request as the login logic sees it. Values that are not UTF-8 are
+/// decoded lossily (vigil's own cookies and parameters are ASCII).
+pub fn request_view() -> crate::login::RequestView {
+    let pairs = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+    let mut method = String::new();
+    let mut path = String::new();
+    let mut headers = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let value = String::from_utf8_lossy(&value).into_owned();
+        match name.as_str() {
+            ":method" => method = value,
+            ":path" => path = value,
+            _ if name.starts_with(':') => {}
+            _ => headers.push((name, value)),
+        }
+    }
+    crate::login::RequestView { method, path, headers }
+}

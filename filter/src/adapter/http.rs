@@ -1,6 +1,7 @@
 //! The per-request context: hands the request to the VM state and maps its
 //! answer to an `Action`.
 
+use super::login::BodyAction;
 use super::vm::{RequestAction, SharedVm};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -30,15 +31,26 @@ impl Context for Http {
 }
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(Ok(mut vm)) = self.vm.as_ref().map(|vm| vm.try_borrow_mut()) else {
             // No configuration (or a host that re-enters): fail closed, never trap.
             let _ = proxy_wasm::hostcalls::send_http_response(503, vec![("content-type", "text/plain")], Some(b"vigil is not configured\n"));
             return Action::Pause;
         };
-        match vm.on_request(self.id) {
+        match vm.on_request(self.id, end_of_stream) {
             RequestAction::Continue => Action::Continue,
             RequestAction::Pause | RequestAction::Replied => Action::Pause,
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(Ok(mut vm)) = self.vm.as_ref().map(|vm| vm.try_borrow_mut()) else {
+            return Action::Continue;
+        };
+        match vm.on_request_body(self.id, body_size, end_of_stream) {
+            BodyAction::Continue => Action::Continue,
+            // Envoy buffers and calls again with the cumulative size.
+            BodyAction::Buffer | BodyAction::Replied => Action::Pause,
         }
     }
 }

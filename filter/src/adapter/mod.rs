@@ -8,6 +8,7 @@
 
 mod host;
 mod http;
+mod login;
 mod metrics;
 mod root;
 mod vm;

@@ -4,8 +4,10 @@
 //! file only performs the hostcalls they ask for.
 
 use super::host::{self, CallResponse, ProxyStore};
+use super::login::{BodyAction, Handled, LoginGlue};
 use super::metrics::Metrics;
 use crate::config::{self, Config};
+use crate::login::RequestView;
 use crate::metrics::Counter;
 use crate::reply::Rejection;
 use crate::revalidation::{
@@ -52,6 +54,8 @@ pub struct Vm {
     /// callouts belong to the root context, not to a request).
     to_start: Vec<LeadTicket>,
     metrics: Metrics,
+    /// With a `login` section: the login endpoints and their IdP calls.
+    login: Option<LoginGlue>,
 }
 
 impl Vm {
@@ -59,6 +63,7 @@ impl Vm {
     /// `Err` is the one log line naming the problem.
     pub fn configure(bytes: &[u8]) -> Result<Vm, String> {
         let cfg = config::parse(bytes, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+        let login = LoginGlue::configure(&cfg).transpose()?;
         let uid = format!("{:016x}", host::random_u64());
         let queue_token = if cfg.wake_queues {
             let queue_name = format!("{}q:{}", cfg.shared_data_prefix, uid);
@@ -76,6 +81,7 @@ impl Vm {
             jobs: HashMap::new(),
             to_start: Vec::new(),
             metrics: Metrics::define(),
+            login,
             cfg,
         })
     }
@@ -86,18 +92,37 @@ impl Vm {
 
     // ---- request path --------------------------------------------------
 
-    pub fn on_request(&mut self, context_id: u32) -> RequestAction {
+    pub fn on_request(&mut self, context_id: u32, end_of_stream: bool) -> RequestAction {
         let now = host::now_ns();
         // Spoofed identity headers go first, whatever happens next.
         for header in &self.cfg.identity_headers {
             let _ = host::remove_request_header(&header.header);
+        }
+        // With login, the request is read once: routing and the reply to a
+        // request without a session (redirect or 401) need it.
+        let view = self.login.as_ref().map(|_| host::request_view());
+        if let (Some(login), Some(req)) = (self.login.as_mut(), view.as_ref()) {
+            if let Some(handled) = login.on_request(&self.cfg, &self.verifier, context_id, end_of_stream, req, now) {
+                return match handled {
+                    Handled::Replied => RequestAction::Replied,
+                    Handled::RepliedAndQueued => {
+                        self.kick();
+                        RequestAction::Replied
+                    }
+                    Handled::WaitIdp => {
+                        self.kick();
+                        RequestAction::Pause
+                    }
+                    Handled::ReadBody => RequestAction::Continue,
+                };
+            }
         }
         let claims = match self.verified_claims(now) {
             Ok(claims) => claims,
             Err(rejection) => {
                 self.metrics.bump(Counter::TokenInvalid);
                 log::debug!("vigil: rejected request: {}", rejection.reason());
-                send_reply(&rejection);
+                self.reject(view.as_ref(), rejection, now);
                 return RequestAction::Replied;
             }
         };
@@ -114,7 +139,7 @@ impl Vm {
             }
             Admission::Deny(reason) => {
                 self.count_denial(reason);
-                send_reply(&rejection_for(reason));
+                self.reject(view.as_ref(), rejection_for(reason), now);
                 RequestAction::Replied
             }
             Admission::Lead(ticket) => {
@@ -161,9 +186,30 @@ impl Vm {
         }
     }
 
+    /// Refuse a request without a valid session: with login, a page load
+    /// is sent to the IdP; otherwise the rejection's 401.
+    fn reject(&mut self, view: Option<&RequestView>, rejection: Rejection, now: u64) {
+        match (self.login.as_mut(), view) {
+            (Some(login), Some(req)) => host::send_local(&login.unauthenticated(&self.cfg, req, rejection, now)),
+            _ => send_reply(&rejection),
+        }
+    }
+
+    /// A request body chunk (`body_size` is cumulative while buffering).
+    pub fn on_request_body(&mut self, context_id: u32, body_size: usize, end_of_stream: bool) -> BodyAction {
+        let now = host::now_ns();
+        match self.login.as_mut() {
+            Some(login) => login.on_request_body(&self.cfg, context_id, body_size, end_of_stream, now),
+            None => BodyAction::Continue,
+        }
+    }
+
     /// Forget a request whose stream is gone.
     pub fn forget_stream(&mut self, context_id: u32) {
         self.waiters.remove(context_id);
+        if let Some(login) = self.login.as_mut() {
+            login.forget_stream(context_id);
+        }
     }
 
     // ---- wake-ups --------------------------------------------------------
@@ -186,6 +232,9 @@ impl Vm {
             while let Ok(Some(_)) = hostcalls::dequeue_shared_queue(queue) {}
         }
         let now = host::now_ns();
+        if let Some(login) = self.login.as_mut() {
+            login.on_wake(&self.cfg, &self.identity.uid, &self.metrics, now);
+        }
         for ticket in std::mem::take(&mut self.to_start) {
             self.start_job(ticket, now);
         }
@@ -245,8 +294,13 @@ impl Vm {
     }
 
     pub fn on_call_response(&mut self, token: u32, response: Option<CallResponse>) {
-        let Some(RunningJob { mut job, sent_ns }) = self.jobs.remove(&token) else { return };
         let now = host::now_ns();
+        let Some(RunningJob { mut job, sent_ns }) = self.jobs.remove(&token) else {
+            if let Some(login) = self.login.as_mut() {
+                login.on_call_response(&self.cfg, &self.identity.uid, &self.metrics, token, response, now);
+            }
+            return;
+        };
         self.metrics.idp_latency_ms(now.saturating_sub(sent_ns) / 1_000_000);
         let answer = match response {
             Some(r) => IdpAnswer::Response { status: r.status, headers: r.headers, body: r.body },

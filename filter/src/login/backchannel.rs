@@ -170,6 +170,24 @@ fn check_and_revoke(
     Ok(sub.to_string())
 }
 
+/// The reply to a back-channel logout whose body exceeds `MAX_BODY_LEN`
+/// (the adapter stops reading there).
+pub fn body_too_large() -> LocalReply {
+    let body = serde_json::json!({
+        "error": "invalid_request",
+        "reason": "request body too large"
+    })
+    .to_string();
+    LocalReply {
+        status: 413,
+        headers: vec![
+            ("content-type", "application/json".to_string()),
+            ("cache-control", "no-store".to_string()),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
 #[cfg(test)]
 #[path = "backchannel_tests.rs"]
 mod tests;

@@ -24,6 +24,7 @@ pub mod route;
 pub mod runtime;
 pub mod seen;
 pub mod state;
+pub mod test_signing;
 
 #[cfg(test)]
 pub(crate) mod testkeys;
