@@ -70,8 +70,9 @@ describe('a real browser', { skip }, () => {
     await stack.control('POST', '/users/alice/deprovision');
     // The proxy notices at its next revalidation: one interval.
     await elapse(INTERVAL_MS + 100);
-    await page.goto(target);
-    assert.ok(page.url().startsWith(`${stack.issuer}/interaction/`), `expected the IdP's login page, got ${page.url()}`);
+    const navigation = await page.goto(target);
+    assert.ok(page.url().startsWith(`${stack.issuer}/interaction/`),
+      `expected the IdP's login page, got ${navigation.status()} at ${page.url()}: ${(await navigation.text()).slice(0, 300)}`);
     await page.getByRole('heading', { name: /sign in as/ }).waitFor();
     assert.equal(await page.locator('button[value="alice"]').count(), 0, 'a deprovisioned user is not offered');
     const screenshot = join(ARTIFACTS, 'browser-final.png');
