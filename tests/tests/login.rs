@@ -217,3 +217,246 @@ fn redirect_callback_cookie_request_logout_and_backchannel_logout() {
     h.assert_no_secret_logged(&[&token, &logout_token]);
     assert!(h.sim.traps().is_empty(), "{:?}", h.sim.traps());
 }
+
+/// Each refusal: the status and code on the page, no session, state cookie
+/// cleared, nothing secret in the logs.
+fn assert_refused(h: &H, outcome: &Outcome, status: u16, code: &str, sessions_before: usize) {
+    let reply = local(outcome, status);
+    let body = reply.body_str();
+    assert!(body.contains(code), "expected {code}: {body}");
+    assert!(session_cookie_absent(reply), "a refusal sets no session cookie");
+    assert_eq!(h.sessions(), sessions_before, "no session created ({code})");
+}
+
+fn session_cookie_absent(reply: &Reply) -> bool {
+    reply.header_values("set-cookie").iter().all(|c| !c.starts_with(&format!("{COOKIE}=")) || c.starts_with(&format!("{COOKIE}=;")))
+}
+
+#[test]
+fn every_bad_callback_is_a_clear_4xx_and_creates_no_session() {
+    let mut h = H::new(2, json!({}));
+    let mut logged_values: Vec<String> = Vec::new();
+    let attempt = |h: &mut H, patch: Value| {
+        let pending = h.start_login(0, "/app");
+        let code = h.idp.authorize(&pending.query, "alice", patch);
+        let state = param(&pending.query, "state");
+        (pending, code, state)
+    };
+    // Tampered state cookie (one character of the MAC changed).
+    let (pending, code, state) = attempt(&mut h, json!({}));
+    let mut tampered = pending.state_cookie.clone();
+    let last = tampered.pop().map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
+    tampered.push(last);
+    let forged = Pending { query: pending.query.clone(), state_cookie: tampered };
+    let outcome = h.callback(0, &forged, &[("code", &code), ("state", &state)]);
+    assert_refused(&h, &outcome, 400, "invalid_state", 0);
+    // A state parameter that is not the cookie's.
+    let outcome = h.callback(1, &pending, &[("code", &code), ("state", "another-state-value")]);
+    assert_refused(&h, &outcome, 400, "invalid_state", 0);
+    // No state cookie at all (cookies disabled, or a forged link).
+    let bare = Pending { query: pending.query.clone(), state_cookie: "other=1".into() };
+    let outcome = h.callback(1, &bare, &[("code", &code), ("state", &state)]);
+    assert_refused(&h, &outcome, 400, "invalid_state", 0);
+    // Missing code; repeated parameter.
+    let outcome = h.callback(0, &pending, &[("state", &state)]);
+    assert_refused(&h, &outcome, 400, "invalid_request", 0);
+    let outcome = h.callback(0, &pending, &[("code", &code), ("state", &state), ("state", &state)]);
+    assert_refused(&h, &outcome, 400, "invalid_request", 0);
+    // The IdP refused: error= gives a page, access_denied a 403.
+    let outcome = h.callback(0, &pending, &[("error", "access_denied"), ("state", &state)]);
+    assert_refused(&h, &outcome, 403, "login_refused", 0);
+    let outcome = h.callback(0, &pending, &[("error", "invalid_scope"), ("state", &state)]);
+    assert_refused(&h, &outcome, 400, "login_refused", 0);
+    // RFC 9207: an answer naming another issuer (mix-up attack).
+    let outcome = h.callback(0, &pending, &[("code", &code), ("state", &state), ("iss", "https://evil.test")]);
+    assert_refused(&h, &outcome, 400, "invalid_issuer", 0);
+    assert_eq!(h.idp.token_calls(), 0, "none of these reached the token endpoint");
+    // The good callback works once...
+    let outcome = h.callback(1, &pending, &[("code", &code), ("state", &state), ("iss", OIDC_ISSUER)]);
+    let first = session_cookie(local(&outcome, 302)).expect("session cookie");
+    assert_eq!(h.sessions(), 1);
+    // ...and its replay (same state, on another VM) is refused.
+    let outcome = h.callback(0, &pending, &[("code", &code), ("state", &state), ("iss", OIDC_ISSUER)]);
+    assert_refused(&h, &outcome, 400, "invalid_state", 1);
+    // A replayed code under a fresh state: the IdP refuses it.
+    let (fresh, _unused_code, fresh_state) = attempt(&mut h, json!({}));
+    let outcome = h.callback(0, &fresh, &[("code", &code), ("state", &fresh_state)]);
+    assert_refused(&h, &outcome, 400, "invalid_grant", 1);
+    // ID tokens with a wrong nonce, a wrong audience, a wrong issuer, expired.
+    let now_s = h.sim.now_ns() / 1_000_000_000;
+    for (patch, what) in [
+        (json!({ "nonce": "not-the-nonce" }), "nonce"),
+        (json!({ "aud": "another-client" }), "audience"),
+        (json!({ "iss": "https://evil.test" }), "issuer"),
+        (json!({ "exp": now_s - 3600, "iat": now_s - 7200 }), "expired"),
+        (json!({ "aud": [CLIENT_ID, "other"], "azp": "other" }), "azp"),
+    ] {
+        let (pending, code, state) = attempt(&mut h, patch);
+        let outcome = h.callback(1, &pending, &[("code", &code), ("state", &state)]);
+        let reply = local(&outcome, 400);
+        assert!(reply.body_str().contains("invalid_id_token"), "{what}: {}", reply.body_str());
+        assert_eq!(h.sessions(), 1, "{what}: no session created");
+        logged_values.push(pending.state_cookie.clone());
+        logged_values.push(state);
+    }
+    // A callback that is not a GET.
+    let outcome = h.run(0, Request::post(format!("{CALLBACK}?code=x&state=y")).header("cookie", &pending.state_cookie));
+    assert_refused(&h, &outcome, 405, "invalid_request", 1);
+    let refs: Vec<&str> = logged_values.iter().map(String::as_str).chain([first.as_str(), state.as_str()]).collect();
+    h.assert_no_secret_logged(&refs);
+    let cookie_value = pending.state_cookie.split_once('=').map(|(_, v)| v.to_string()).unwrap_or_default();
+    h.assert_no_secret_logged(&[&cookie_value]);
+    assert!(h.sim.traps().is_empty(), "{:?}", h.sim.traps());
+}
+
+#[test]
+fn four_vms_fetch_discovery_and_the_jwks_once() {
+    let mut h = H::cold(4, json!({}));
+    assert_eq!(h.idp.discovery_calls(), 0, "never from on_configure");
+    h.sim.advance(Duration::from_secs(5));
+    assert_eq!((h.idp.discovery_calls(), h.idp.jwks_calls()), (1, 1));
+    // Every VM uses the shared result.
+    for vm in 0..4 {
+        let outcome = h.page(vm, "/", None);
+        assert_eq!(outcome.status(), Some(302), "vm {vm}");
+    }
+    assert_eq!((h.idp.discovery_calls(), h.idp.jwks_calls()), (1, 1));
+    // Refreshed once per `idp.metadata_refresh` (1h), still once per proxy.
+    h.sim.advance(Duration::from_secs(3601));
+    assert_eq!((h.idp.discovery_calls(), h.idp.jwks_calls()), (2, 2));
+}
+
+#[test]
+fn before_discovery_page_loads_get_503_with_retry_after_and_api_calls_401() {
+    let mut h = H::cold(2, json!({}));
+    h.idp.set_discovery_up(false);
+    h.sim.advance(Duration::from_millis(500));
+    let outcome = h.page(0, "/app", None);
+    let reply = local(&outcome, 503);
+    let retry: u64 = reply.header("retry-after").and_then(|v| v.parse().ok()).expect("retry-after");
+    assert!((1..=60).contains(&retry), "{retry}");
+    let outcome = h.run(1, Request::get("/api").header("accept", "application/json"));
+    assert_eq!(outcome.status(), Some(401));
+    // The callback too waits (the browser may retry it).
+    let outcome = h.run(1, Request::get(format!("{CALLBACK}?code=c&state=s")).header("cookie", "vigil_session_login=x"));
+    local(&outcome, 503);
+    // Failures are retried with backoff and logged once per streak.
+    h.sim.advance(Duration::from_secs(10));
+    let failed = h.sim.logs_containing("discovery document failed").len();
+    assert_eq!(failed, 1, "{}", h.sim.logs_text());
+    assert!(h.idp.discovery_calls() >= 3, "retried: {}", h.idp.discovery_calls());
+    h.idp.set_discovery_up(true);
+    h.sim.advance(Duration::from_secs(65));
+    assert_eq!(h.page(0, "/app", None).status(), Some(302));
+    let token = h.login(1, "alice");
+    assert!(h.api(0, &token).is_forwarded());
+}
+
+#[test]
+fn a_new_kid_triggers_one_rate_limited_jwks_refetch() {
+    let mut h = H::new(2, json!({}));
+    let token = h.login(0, "alice");
+    assert!(h.api(1, &token).is_forwarded());
+    assert_eq!(h.idp.jwks_calls(), 1);
+    // The IdP rotates to key-2; vigil's JWKS copy has only key-1.
+    h.idp.rotate_key();
+    let pending = h.start_login(0, "/next");
+    let code = h.idp.authorize(&pending.query, "bob", json!({}));
+    let state = param(&pending.query, "state");
+    let outcome = h.callback(0, &pending, &[("code", &code), ("state", &state)]);
+    assert!(local(&outcome, 400).body_str().contains("unknown key"));
+    // One refetch, not before 30 s after the last fetch, whatever the traffic.
+    for _ in 0..3 {
+        let pending = h.start_login(1, "/next");
+        let code = h.idp.authorize(&pending.query, "bob", json!({}));
+        let state = param(&pending.query, "state");
+        h.callback(1, &pending, &[("code", &code), ("state", &state)]);
+    }
+    assert_eq!(h.idp.jwks_calls(), 1, "rate-limited");
+    h.sim.advance(Duration::from_secs(31));
+    assert_eq!(h.idp.jwks_calls(), 2);
+    let token = h.login(1, "bob");
+    let outcome = h.api(0, &token);
+    assert_eq!(outcome.upstream_header("x-vigil-sub").as_deref(), Some("bob"));
+    // Logout tokens are checked against the new key too.
+    let now_s = h.sim.now_ns() / 1_000_000_000;
+    let logout_token = h.idp.sign_with_kid("key-2", &json!({
+        "iss": OIDC_ISSUER, "aud": CLIENT_ID, "sub": "bob", "iat": now_s, "jti": "j-rot", "events": { BACKCHANNEL_EVENT: {} }
+    }));
+    let outcome = h.run(0, Request::post("/backchannel").body(format!("logout_token={logout_token}")));
+    assert_eq!(outcome.status(), Some(200), "{outcome:?}");
+    assert_eq!(h.api(1, &token).status(), Some(401));
+}
+
+#[test]
+fn only_same_origin_relative_return_urls_are_followed() {
+    let mut h = H::new(1, json!({}));
+    for (start, expected) in [("//evil.test/x", "/"), ("/a/b?c=1", "/a/b?c=1"), ("/\\evil.test", "/")] {
+        let pending = h.start_login(0, start);
+        let code = h.idp.authorize(&pending.query, "alice", json!({}));
+        let state = param(&pending.query, "state");
+        let outcome = h.callback(0, &pending, &[("code", &code), ("state", &state)]);
+        assert_eq!(local(&outcome, 302).header("location"), Some(expected), "{start}");
+    }
+}
+
+#[test]
+fn only_page_loads_are_redirected_the_rest_get_401() {
+    let mut h = H::new(1, json!({}));
+    let cases = [
+        Request::get("/api").header("accept", "application/json"),
+        Request::get("/api"),
+        Request::get("/page").header("accept", "text/html").header("x-requested-with", "XMLHttpRequest"),
+        Request::get("/page").header("accept", "text/html").header("sec-fetch-mode", "cors"),
+        Request::post("/form").header("accept", "text/html").body("a=1"),
+    ];
+    for request in cases {
+        let outcome = h.run(0, request);
+        let reply = local(&outcome, 401);
+        assert!(reply.header("www-authenticate").is_some_and(|c| c.starts_with("Bearer")), "{reply:?}");
+    }
+    assert_eq!(h.page(0, "/page", None).status(), Some(302));
+    // A page load with a dead session cookie goes to the IdP as well.
+    let token = h.login(0, "alice");
+    h.page(0, "/logout", Some(&token));
+    assert_eq!(h.page(0, "/page", Some(&token)).status(), Some(302));
+}
+
+#[test]
+fn backchannel_logout_refuses_bad_requests() {
+    let mut h = H::new(2, json!({}));
+    let token = h.login(0, "alice");
+    let now_s = h.sim.now_ns() / 1_000_000_000;
+    let good = json!({ "iss": OIDC_ISSUER, "aud": CLIENT_ID, "sub": "alice", "iat": now_s, "jti": "j", "events": { BACKCHANNEL_EVENT: {} } });
+    let with = |patch: Value| merge(good.clone(), patch);
+    let post = |h: &mut H, body: String| h.run(1, Request::post("/backchannel").header("content-type", "application/x-www-form-urlencoded").body(body));
+    let cases = vec![
+        ("nonce", format!("logout_token={}", h.idp.sign(&with(json!({ "nonce": "n" }))))),
+        ("audience", format!("logout_token={}", h.idp.sign(&with(json!({ "aud": "other" }))))),
+        ("issuer", format!("logout_token={}", h.idp.sign(&with(json!({ "iss": "https://evil.test" }))))),
+        ("no event", format!("logout_token={}", h.idp.sign(&with(json!({ "events": [] }))))),
+        ("sid only", format!("logout_token={}", h.idp.sign(&with(json!({ "sub": null, "sid": "s1" }))))),
+        ("old", format!("logout_token={}", h.idp.sign(&with(json!({ "iat": now_s - 3600 }))))),
+        ("no token", "other=1".to_string()),
+        ("garbage", "logout_token=a.b.c".to_string()),
+    ];
+    for (what, body) in cases {
+        let outcome = post(&mut h, body);
+        assert_eq!(outcome.status(), Some(400), "{what}: {outcome:?}");
+    }
+    // No body at all, a GET, a body over 32 KiB.
+    assert_eq!(h.run(1, Request::post("/backchannel")).status(), Some(400));
+    assert_eq!(h.run(1, Request::get("/backchannel")).status(), Some(405));
+    let outcome = post(&mut h, format!("logout_token={}", "a".repeat(40 * 1024)));
+    assert_eq!(outcome.status(), Some(413), "{outcome:?}");
+    // The body may arrive in several chunks.
+    let body = format!("logout_token={}", h.idp.sign(&good));
+    let (a, b) = body.split_at(body.len() / 2);
+    let request = Request::post("/backchannel").body(a.as_bytes().to_vec()).body(b.as_bytes().to_vec());
+    assert_eq!(h.run(0, request).status(), Some(200));
+    assert!(h.api(0, &token).status() == Some(401));
+    // A logout token signed with a key the JWKS lacks.
+    let other = h.idp.sign_with_kid("key-2", &with(json!({ "jti": "j2" })));
+    assert_eq!(post(&mut h, format!("logout_token={other}")).status(), Some(400));
+    assert!(h.sim.traps().is_empty(), "{:?}", h.sim.traps());
+}
