@@ -9,7 +9,7 @@ WASM_TARGET := wasm32-wasip1
 DIST := dist
 PROBES := $(notdir $(wildcard host-sim/probes/*))
 
-.PHONY: all setup wasm probes test unit lint clean
+.PHONY: all setup wasm probes test unit lint bench clean
 
 all: wasm
 
@@ -46,6 +46,10 @@ EXTRA_TESTS :=
 test: wasm probes lint
 	$(CARGO) test
 	@for t in $(EXTRA_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
+
+# Per-request cost of dist/vigil.wasm in host-sim (wall clock; BENCH_REQUESTS=n to change the sample).
+bench: wasm probes
+	$(CARGO) run -q -p vigil-tests --bin vigil-bench
 
 clean:
 	$(CARGO) clean
