@@ -92,3 +92,21 @@ fn reset_by_the_filter_still_logs_and_deletes_the_context() {
     assert_eq!(sim.outcome(s), Outcome::Reset);
     assert_eq!(messages(&sim, "ctx=2").iter().filter(|m| m.starts_with("on_")).count(), 3);
 }
+
+#[test]
+fn request_trailers_follow_the_body_and_are_a_writable_map() {
+    let mut sim = host_probe().build().unwrap();
+    let request = Request::post("/trailers").body("abc").trailer("X-Checksum", "c1");
+    let s = sim.send(0, request);
+    let upstream = sim.outcome(s).upstream_request().unwrap().clone();
+    assert!(upstream.trailers.iter().any(|(k, v)| k == "x-checksum" && v == "c1"), "{:?}", upstream.trailers);
+    assert!(upstream.trailers.iter().any(|(k, v)| k == "x-probe-trailer" && v == "added"), "{:?}", upstream.trailers);
+    let order: Vec<String> = sim
+        .logs()
+        .iter()
+        .map(|l| l.message.clone())
+        .filter(|m| m.starts_with("request_body") || m.starts_with("request_trailers"))
+        .collect();
+    // With trailers the body's last chunk is not end_of_stream: the trailers end the request.
+    assert_eq!(order, vec!["request_body size=3 eos=false", "request_trailers count=1 x-checksum=Some(\"c1\")"]);
+}

@@ -291,6 +291,15 @@ impl HttpContext for Probe {
         Action::Continue
     }
 
+    fn on_http_request_trailers(&mut self, count: usize) -> Action {
+        let checksum = self.get_http_request_trailer("x-checksum");
+        log::info!("request_trailers count={count} x-checksum={checksum:?}");
+        if self.path.starts_with("/trailers") {
+            self.set_http_request_trailer("x-probe-trailer", Some("added"));
+        }
+        Action::Continue
+    }
+
     fn on_http_response_headers(&mut self, _: usize, eos: bool) -> Action {
         let status = self.get_http_response_header(":status").unwrap_or_default();
         log::info!("response_headers ctx={} status={status} eos={eos}", self.id);
