@@ -58,15 +58,20 @@ fn secret_env_names(example: &str, config: &Value) -> BTreeSet<String> {
             .expect("client_secret_env")
             .to_owned(),
     );
-    for key in config["downstream"]["keys"]
-        .as_array()
-        .expect("downstream.keys")
-    {
-        assert!(key.get("secret").is_none(), "{example}: inline token key");
-        if let Some(name) = key["secret_env"].as_str() {
-            names.insert(name.to_owned());
+    // Verification keys, and the key vigil's login signs its tokens with.
+    let keys = config["downstream"]["keys"].as_array().cloned().unwrap_or_default();
+    let signing = config["login"]["signing_key"].clone();
+    for key in keys.iter().chain(std::iter::once(&signing)).filter(|k| k.is_object()) {
+        for inline in ["secret", "private_key"] {
+            assert!(key.get(inline).is_none(), "{example}: inline key material");
+        }
+        for env in ["secret_env", "private_key_env"] {
+            if let Some(name) = key[env].as_str() {
+                names.insert(name.to_owned());
+            }
         }
     }
+    assert!(names.len() >= 2, "{example}: client secret and token key from the environment");
     names
 }
 

@@ -3,7 +3,9 @@
 //! canary, main-thread and worker VMs' on_vm_start/on_configure, with the
 //! VM environment that proxy passes (the secrets) and that proxy's profile
 //! (the nginx example on the nginx profile). A started filter then answers
-//! a request without a token with 401, as the example READMEs promise.
+//! an API request without a token with 401 and, once it has fetched the
+//! IdP's discovery document, sends a browser to the IdP's login page, as
+//! the example READMEs promise.
 //! A configuration vigil refuses fails the start with one log line naming
 //! the key, which is what the operator sees in the proxy's log.
 
@@ -15,8 +17,11 @@ mod nginx_conf;
 mod extract;
 
 use extract::{all_configurations, example_env, json, vm_env_names};
-use host_sim::{Cluster, Outcome, Profile, Request, Sim, SimBuilder, SimError};
+use host_sim::{
+    CalloutReply, CalloutRequest, Cluster, Outcome, Profile, Request, Sim, SimBuilder, SimError,
+};
 use serde_json::Value;
+use std::time::Duration;
 use vigil_tests::vigil_wasm;
 
 /// Worker VMs: the examples run `--concurrency 2` / `worker_processes 2`.
@@ -81,6 +86,7 @@ fn every_example_starts_vigil_in_host_sim_and_answers_401_without_a_token() {
         let mut sim = start(example, &config)
             .unwrap_or_else(|e| panic!("{example}: vigil did not start: {e}"));
         assert!(sim.traps().is_empty(), "{example}: {:?}", sim.traps());
+        let callouts_before = sim.callouts().len();
         for vm in 0..WORKERS {
             let stream = sim.send(vm, Request::get("/"));
             match sim.outcome(stream) {
@@ -93,8 +99,9 @@ fn every_example_starts_vigil_in_host_sim_and_answers_401_without_a_token() {
                 other => panic!("{example}, worker {vm}: {other:?}\n{}", sim.logs_text()),
             }
         }
-        assert!(
-            sim.pending_callouts().is_empty(),
+        assert_eq!(
+            sim.callouts().len(),
+            callouts_before,
             "{example}: a request without a token caused IdP traffic"
         );
     }
@@ -172,5 +179,94 @@ fn an_example_started_without_its_secret_variables_is_refused_without_leaking_th
             let value = example_env(&name).unwrap_or_default();
             assert!(!logs.contains(&value), "{example}: {name}'s value logged");
         }
+    }
+}
+
+/// The IdP of the examples (`https://idp.example.com`): a scripted discovery
+/// document naming it; its JWKS is the test OpenID provider's; any other
+/// path is a 404.
+fn example_idp(req: &CalloutRequest) -> CalloutReply {
+    let base = "https://idp.example.com";
+    let json = |body: Value| {
+        CalloutReply::ok(200)
+            .header("content-type", "application/json")
+            .body(body.to_string().into_bytes())
+            .after(Duration::from_millis(5))
+    };
+    match req.path().split('?').next().unwrap_or_default() {
+        "/.well-known/openid-configuration" => json(serde_json::json!({
+            "issuer": base,
+            "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/oauth2/token"),
+            "userinfo_endpoint": format!("{base}/oauth2/userinfo"),
+            "jwks_uri": format!("{base}/jwks"),
+            "end_session_endpoint": format!("{base}/logout"),
+            "revocation_endpoint": format!("{base}/revoke"),
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"]
+        })),
+        _ => CalloutReply::ok(404).after(Duration::from_millis(5)),
+    }
+}
+
+fn idp_with_keys() -> impl Fn(&CalloutRequest) -> CalloutReply + Send + Sync + 'static {
+    let keys = vigil_tests::oidc::ScriptedOidc::new().handler();
+    move |req: &CalloutRequest| {
+        if req.path() == vigil_tests::oidc::JWKS_PATH {
+            keys(req)
+        } else {
+            example_idp(req)
+        }
+    }
+}
+
+fn query_param(location: &str, name: &str) -> Option<String> {
+    let query = location.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[test]
+fn every_example_sends_a_browser_without_a_session_to_the_idp_login() {
+    for (example, config) in all_configurations() {
+        let upstream = json(example, &config)["idp"]["upstream"]
+            .as_str()
+            .expect("idp.upstream")
+            .to_owned();
+        let mut sim = proxy_for(example, &config)
+            .cluster(upstream, Cluster::scripted(idp_with_keys()))
+            .build()
+            .unwrap_or_else(|e| panic!("{example}: vigil did not start: {e}"));
+        // Discovery and the JWKS are fetched on the first ticks.
+        sim.advance(Duration::from_secs(2));
+        let paths: Vec<String> = sim.callouts().iter().map(|c| c.path().to_owned()).collect();
+        assert!(
+            paths.iter().any(|p| p == "/.well-known/openid-configuration"),
+            "{example}: callouts {paths:?}\n{}",
+            sim.logs_text()
+        );
+        let navigation = Request::get("/app?x=1")
+            .header("accept", "text/html")
+            .header("sec-fetch-mode", "navigate");
+        for vm in 0..WORKERS {
+            let stream = sim.send(vm, navigation.clone());
+            let Outcome::LocalReply(reply) = sim.outcome(stream) else {
+                panic!("{example}, worker {vm}: {:?}\n{}", sim.outcome(stream), sim.logs_text())
+            };
+            assert_eq!(reply.status, 302, "{example}, worker {vm}\n{}", sim.logs_text());
+            let location = reply.header("location").expect("location").to_owned();
+            assert!(
+                location.starts_with("https://idp.example.com/authorize?"),
+                "{example}: {location}"
+            );
+            assert_eq!(query_param(&location, "client_id").as_deref(), Some("vigil-demo"));
+            assert_eq!(
+                query_param(&location, "redirect_uri").as_deref(),
+                Some("https://app.example.com/oauth2/callback")
+            );
+            assert_eq!(query_param(&location, "code_challenge_method").as_deref(), Some("S256"));
+        }
+        assert!(sim.traps().is_empty(), "{example}: {:?}", sim.traps());
     }
 }
