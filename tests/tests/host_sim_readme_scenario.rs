@@ -11,7 +11,16 @@ fn probe_auth_random() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| vigil_tests::workspace_root().join("target"));
     let wasm = target.join("wasm32-wasip1/release/probe_auth_random.wasm");
-    assert!(wasm.exists(), "{} is missing: run `make probes`", wasm.display());
+    if !wasm.exists() {
+        // `make test` builds the probes first; a bare `cargo test` builds it here.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(vigil_tests::workspace_root())
+            .args(["build", "--release", "--target", "wasm32-wasip1", "-p", "probe-auth-random"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building probe-auth-random failed (try `make probes`)");
+    }
     wasm
 }
 
