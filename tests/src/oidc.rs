@@ -108,6 +108,11 @@ impl ScriptedOidc {
         self.lock().users.insert(sub, claims);
     }
 
+    /// The user is gone at the IdP: userinfo answers 401 for their tokens.
+    pub fn remove_user(&self, sub: &str) {
+        self.lock().users.remove(sub);
+    }
+
     /// `false`: discovery answers 503 until set back.
     pub fn set_discovery_up(&self, up: bool) {
         self.lock().discovery_up = up;

@@ -191,6 +191,7 @@ fn redirect_callback_cookie_request_logout_and_backchannel_logout() {
     let (_, q) = location.split_once('?').unwrap_or_default();
     assert_eq!(param(q, "post_logout_redirect_uri"), "https://app.test/bye");
     assert_eq!(param(q, "client_id"), CLIENT_ID);
+    assert_eq!(param(q, "id_token_hint").split('.').count(), 3, "the login's ID token as id_token_hint");
     assert!(reply.header_values("set-cookie").iter().any(|c| c.starts_with(&format!("{COOKIE}=;")) && c.contains("Max-Age=0")));
     assert_eq!(h.idp.revocation_calls(), 1);
     assert_eq!(h.idp.revoked(), refresh, "the refresh token is revoked at the IdP");
@@ -459,4 +460,18 @@ fn backchannel_logout_refuses_bad_requests() {
     let other = h.idp.sign_with_kid("key-2", &with(json!({ "jti": "j2" })));
     assert_eq!(post(&mut h, format!("logout_token={other}")).status(), Some(400));
     assert!(h.sim.traps().is_empty(), "{:?}", h.sim.traps());
+}
+
+#[test]
+fn a_page_load_whose_revalidation_ends_the_session_goes_to_the_idp() {
+    let mut h = H::new(2, json!({}));
+    let token = h.login(0, "alice");
+    h.idp.remove_user("alice");
+    h.sim.advance(Duration::from_secs(61));
+    // The page load waits for the revalidation, whose fatal answer sends it
+    // to the IdP; an API call gets the 401.
+    let outcome = h.page(1, "/app", Some(&token));
+    let reply = local(&outcome, 302);
+    assert!(reply.header("location").is_some_and(|l| l.starts_with(AUTHORIZE_URL)), "{reply:?}");
+    assert_eq!(h.api(0, &token).status(), Some(401));
 }

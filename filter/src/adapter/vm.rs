@@ -56,6 +56,9 @@ pub struct Vm {
     metrics: Metrics,
     /// With a `login` section: the login endpoints and their IdP calls.
     login: Option<LoginGlue>,
+    /// Page loads waiting for a revalidation (with login): a denial sends
+    /// them to the IdP instead of a 401.
+    paused_pages: HashMap<u32, RequestView>,
 }
 
 impl Vm {
@@ -82,6 +85,7 @@ impl Vm {
             to_start: Vec::new(),
             metrics: Metrics::define(),
             login,
+            paused_pages: HashMap::new(),
             cfg,
         })
     }
@@ -145,12 +149,14 @@ impl Vm {
             Admission::Lead(ticket) => {
                 self.waiters.add(ticket.slot, waiter(context_id, &ticket.nonce, &claims.sub, ticket.seq_seen, ticket.deadline_ns));
                 self.to_start.push(ticket);
+                self.remember_page(context_id, view);
                 self.kick();
                 RequestAction::Pause
             }
             Admission::Follow(ticket) => {
                 self.metrics.bump(Counter::Coalesced);
                 self.waiters.add(ticket.slot, waiter(context_id, &ticket.nonce, &claims.sub, ticket.seq_seen, ticket.deadline_ns));
+                self.remember_page(context_id, view);
                 RequestAction::Pause
             }
         }
@@ -195,6 +201,12 @@ impl Vm {
         }
     }
 
+    fn remember_page(&mut self, context_id: u32, view: Option<RequestView>) {
+        if let Some(view) = view.filter(RequestView::is_page_load) {
+            self.paused_pages.insert(context_id, view);
+        }
+    }
+
     /// A request body chunk (`body_size` is cumulative while buffering).
     pub fn on_request_body(&mut self, context_id: u32, body_size: usize, end_of_stream: bool) -> BodyAction {
         let now = host::now_ns();
@@ -207,6 +219,7 @@ impl Vm {
     /// Forget a request whose stream is gone.
     pub fn forget_stream(&mut self, context_id: u32) {
         self.waiters.remove(context_id);
+        self.paused_pages.remove(&context_id);
         if let Some(login) = self.login.as_mut() {
             login.forget_stream(context_id);
         }
@@ -255,6 +268,7 @@ impl Vm {
     }
 
     fn answer_waiter(&mut self, waiter: &Waiter, decision: FollowerDecision) {
+        let page = self.paused_pages.remove(&waiter.context_id);
         // The stream may be gone (client left): skip it quietly.
         if hostcalls::set_effective_context(waiter.context_id).is_err() {
             return;
@@ -270,10 +284,13 @@ impl Vm {
             }
             FollowerDecision::Deny(reason) => {
                 self.count_denial(reason);
-                send_reply(&rejection_for(reason));
+                self.reject(page.as_ref(), rejection_for(reason), host::now_ns());
             }
             FollowerDecision::Timeout(verdict) => {
                 self.metrics.bump(Counter::Timeouts);
+                if let Some(page) = page {
+                    self.paused_pages.insert(waiter.context_id, page);
+                }
                 self.answer_waiter(waiter, verdict.into());
             }
             // Not produced for answers; kept waiting by `Waiters`.

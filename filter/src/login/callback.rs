@@ -23,7 +23,7 @@ use crate::reply::LocalReply;
 use crate::revalidation::{
     classify_token_answer, classify_userinfo_answer, Class, FatalReason, IdpAnswer, TokenGrant,
 };
-use crate::session::{create_session, mint_time_ns, NewSession};
+use crate::session::{create_login_session, mint_time_ns, NewSession};
 use crate::store::SharedStore;
 use crate::token::{MintClaims, Signer};
 
@@ -65,6 +65,8 @@ enum Phase {
     Exchange,
     Userinfo {
         id_token: IdToken,
+        /// Kept in the session for `id_token_hint` at logout.
+        raw_id_token: String,
         grant: TokenGrant,
     },
     Finished,
@@ -217,9 +219,19 @@ impl Callback {
         let phase = std::mem::replace(&mut self.phase, Phase::Finished);
         let outcome = match phase {
             Phase::Exchange => self.on_token(ctx, provider, store, answer, now_ns),
-            Phase::Userinfo { id_token, grant } => {
-                self.on_userinfo(ctx, store, answer, id_token, grant, random, now_ns)
-            }
+            Phase::Userinfo {
+                id_token,
+                raw_id_token,
+                grant,
+            } => self.on_userinfo(
+                ctx,
+                store,
+                answer,
+                (id_token, raw_id_token),
+                grant,
+                random,
+                now_ns,
+            ),
             Phase::Finished => Err(LoginError::TokenEndpointFailed),
         };
         match outcome {
@@ -280,7 +292,11 @@ impl Callback {
             &grant.access_token,
             ctx.cfg.revalidate_timeout,
         );
-        self.phase = Phase::Userinfo { id_token, grant };
+        self.phase = Phase::Userinfo {
+            id_token,
+            raw_id_token,
+            grant,
+        };
         Ok(CallbackStep::Call(call))
     }
 
@@ -290,7 +306,7 @@ impl Callback {
         ctx: &LoginContext,
         store: &dyn SharedStore,
         answer: &IdpAnswer,
-        id_token: IdToken,
+        (id_token, raw_id_token): (IdToken, String),
         grant: TokenGrant,
         random: &mut dyn FnMut() -> u64,
         now_ns: u64,
@@ -318,7 +334,7 @@ impl Callback {
             .filter_map(|name| claims.get(name).map(|v| (name.clone(), v.clone())))
             .collect();
         let sub = id_token.sub;
-        let created = create_session(
+        let created = create_login_session(
             store,
             cfg,
             NewSession {
@@ -329,6 +345,7 @@ impl Callback {
                 expires_ns,
                 claims: Some(claims),
             },
+            Some(raw_id_token),
             random,
             now_ns,
         )

@@ -3,11 +3,11 @@
 //! token at the IdP (RFC 7009) and send the browser to the IdP's
 //! `end_session_endpoint` (RP-Initiated Logout).
 //!
-//! `id_token_hint` is not sent: the ID token is not kept in the session
-//! record (it would double the record's size for every session). The
-//! request carries `client_id` instead, which RP-Initiated Logout 1.0
-//! accepts with `post_logout_redirect_uri`; IdPs then ask the user to
-//! confirm.
+//! The redirect carries `id_token_hint` (the login's ID token, kept in the
+//! session record when at most `MAX_ID_TOKEN_LEN` bytes) and `client_id`,
+//! plus `post_logout_redirect_uri` when configured (RP-Initiated Logout
+//! 1.0). Without a live session (or with an oversized ID token) only
+//! `client_id` is sent, and IdPs ask the user to confirm.
 
 use super::cookies::clear_cookie;
 use super::form::serialize;
@@ -61,11 +61,12 @@ pub fn logout(
                 if s.nonce == sid.nonce && s.sub == claims.sub && s.state == SessionState::Live =>
             {
                 let refresh_token = s.refresh_token.take();
+                let id_token = s.id_token.take();
                 s.kill("logout", now_ns);
                 // Waiters of a running revalidation see a result arrive.
                 s.seq = s.seq.saturating_add(1);
                 let sub = s.sub.clone();
-                Change::Write(s, Some((sub, refresh_token)))
+                Change::Write(s, Some((sub, refresh_token, id_token)))
             }
             _ => Change::Keep(None),
         })
@@ -77,7 +78,7 @@ pub fn logout(
         &ended,
         metadata.and_then(|m| m.revocation_endpoint.as_ref()),
     ) {
-        (Some((_, Some(refresh_token))), Some(endpoint)) => Some(post_form(
+        (Some((_, Some(refresh_token), _)), Some(endpoint)) => Some(post_form(
             LoginCallKind::Revocation,
             endpoint,
             &cfg.idp,
@@ -91,7 +92,11 @@ pub fn logout(
     };
     let location = match metadata.and_then(|m| m.end_session_endpoint.as_deref()) {
         Some(endpoint) => {
-            let mut params = vec![("client_id", cfg.idp.client_id.as_str())];
+            let mut params = Vec::new();
+            if let Some((_, _, Some(id_token))) = &ended {
+                params.push(("id_token_hint", id_token.as_str()));
+            }
+            params.push(("client_id", cfg.idp.client_id.as_str()));
             if let Some(uri) = &login.post_logout_redirect_uri {
                 params.push(("post_logout_redirect_uri", uri));
             }
@@ -111,7 +116,7 @@ pub fn logout(
     LogoutDone {
         reply: redirect(location, vec![cookie]),
         revocation,
-        ended: ended.map(|(sub, _)| sub),
+        ended: ended.map(|(sub, _, _)| sub),
     }
 }
 

@@ -107,3 +107,24 @@ fn logout_without_a_session_or_idp_endpoints_still_clears_the_cookie() {
     assert_eq!(location(&done.reply), "/");
     assert!(done.ended.is_none());
 }
+
+#[test]
+fn the_login_id_token_is_sent_as_id_token_hint_and_wiped() {
+    let cfg = login_config();
+    let store = MemoryStore::new();
+    let provider = ready_provider(&cfg, &store, &TestIdpKeys::new(), NOW);
+    let verifier = Verifier::new(&cfg.downstream);
+    let (token, slot) = logged_in(&cfg, &store, "alice", NOW);
+    let key = session_key("vigil:", slot);
+    let (mut record, _) = read_session(&store, &key).unwrap();
+    record.id_token = Some("h.p.s".into());
+    store.set(&key, &record.encode().unwrap(), 0).unwrap();
+    let done = logout(&cfg, &provider, &verifier, &store, &cookie_request(&token), NOW + 1);
+    let loc = location(&done.reply);
+    assert!(
+        loc.starts_with("https://idp.example.com/session/end?id_token_hint=h.p.s&client_id=vigil+client"),
+        "{loc}"
+    );
+    let (record, _) = read_session(&store, &key).unwrap();
+    assert!(record.id_token.is_none());
+}

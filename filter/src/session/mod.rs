@@ -11,12 +11,12 @@ pub mod slots;
 pub mod update;
 
 pub use lease::{claim_lease, LeaseClaim};
-pub use record::{Failure, Lease, Session, SessionState, RECORD_VERSION};
+pub use record::{Failure, Lease, Session, SessionState, MAX_ID_TOKEN_LEN, RECORD_VERSION};
 pub use revocation::{
     is_revoked, mint_time_ns, revocation_cutoff, revoke_subject, RevocationBucket,
 };
 pub use slots::{
-    allocate_slot, create_session, format_sid, new_nonce, parse_sid, session_key, CreatedSession,
+    allocate_slot, create_login_session, create_session, format_sid, new_nonce, parse_sid, session_key, CreatedSession,
     NewSession, SessionId, SlotChoice,
 };
 pub use update::{read_session, update_session, Change, SessionError, CAS_RETRIES};

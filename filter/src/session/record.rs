@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// Version written into every record; others decode as absent.
 pub const RECORD_VERSION: u32 = 1;
 
+/// Longest ID token kept for `id_token_hint` (a typical one is under 1.5
+/// KB; a larger one is dropped, so the record stays bounded).
+pub const MAX_ID_TOKEN_LEN: usize = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionState {
@@ -76,6 +80,10 @@ pub struct Session {
     pub claims: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// The login's ID token, for `id_token_hint` at logout (absent when it
+    /// was longer than `MAX_ID_TOKEN_LEN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
     /// Incremented by every finished revalidation (waiters compare it).
     pub seq: u64,
 }
@@ -132,6 +140,7 @@ impl Session {
         self.refresh_token = None;
         self.claims = None;
         self.lease = None;
+        self.id_token = None;
         self.attempt_ns = now_ns;
         self.failure = Some(Failure {
             class: class.to_owned(),
@@ -197,6 +206,7 @@ pub(crate) fn sample_session(nonce: &str, sub: &str, now_ns: u64) -> Session {
         failure: None,
         claims: Some(serde_json::json!({"sub": sub})),
         lease: None,
+        id_token: None,
         seq: 0,
     }
 }

@@ -176,6 +176,19 @@ pub fn create_session(
     random: &mut dyn FnMut() -> u64,
     now_ns: u64,
 ) -> Result<CreatedSession, SessionError> {
+    create_login_session(store, cfg, new, None, random, now_ns)
+}
+
+/// `create_session`, keeping the login's ID token for `id_token_hint` at
+/// logout (dropped when longer than `MAX_ID_TOKEN_LEN`).
+pub fn create_login_session(
+    store: &dyn SharedStore,
+    cfg: &Config,
+    new: NewSession,
+    id_token: Option<String>,
+    random: &mut dyn FnMut() -> u64,
+    now_ns: u64,
+) -> Result<CreatedSession, SessionError> {
     if new.sub.len() > MAX_SUBJECT_LEN {
         return Err(SessionError::SubjectTooLong);
     }
@@ -196,6 +209,7 @@ pub fn create_session(
         failure: None,
         claims: new.claims,
         lease: None,
+        id_token: id_token.filter(|t| t.len() <= super::record::MAX_ID_TOKEN_LEN),
         seq: 0,
     };
     let bytes = record.encode().ok_or(SessionError::Encode)?;
@@ -230,6 +244,27 @@ mod tests {
     use crate::store::MemoryStore;
 
     const NONCE: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+
+    #[test]
+    fn login_sessions_keep_the_id_token_only_when_small() {
+        let cfg = test_config();
+        let store = MemoryStore::new();
+        let mut random = seq_random(3);
+        let new = NewSession {
+            sub: "alice".into(),
+            access_token: "at".into(),
+            access_expires_ns: 500,
+            refresh_token: None,
+            expires_ns: 1000,
+            claims: None,
+        };
+        let read = |slot| read_session(&store, &session_key("vigil:", slot)).unwrap().0.id_token;
+        let small = create_login_session(&store, &cfg, new.clone(), Some("a.b.c".into()), &mut random, 100).unwrap();
+        assert_eq!(read(small.slot).as_deref(), Some("a.b.c"));
+        let big = "x".repeat(crate::session::MAX_ID_TOKEN_LEN + 1);
+        let big = create_login_session(&store, &cfg, new, Some(big), &mut random, 100).unwrap();
+        assert_eq!(read(big.slot), None);
+    }
 
     #[test]
     fn sid_parsing_checks_bounds_and_shape() {
