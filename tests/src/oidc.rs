@@ -61,6 +61,8 @@ struct State {
     revoked: Vec<String>,
     counter: u64,
     discovery_up: bool,
+    /// The token endpoint never answers (only the call timeout ends it).
+    token_hangs: bool,
     discovery_calls: u32,
     jwks_calls: u32,
     token_calls: u32,
@@ -106,6 +108,11 @@ impl ScriptedOidc {
     pub fn add_user(&self, claims: Value) {
         let sub = claims["sub"].as_str().unwrap_or_default().to_string();
         self.lock().users.insert(sub, claims);
+    }
+
+    /// `true`: the token endpoint never answers.
+    pub fn set_token_hangs(&self, hangs: bool) {
+        self.lock().token_hangs = hangs;
     }
 
     /// The user is gone at the IdP: userinfo answers 401 for their tokens.
@@ -203,6 +210,10 @@ impl ScriptedOidc {
         let mut s = self.lock();
         // The IdP's clock is the proxy's (tokens it signs are fresh).
         s.now_s = req.at_ns / 1_000_000_000;
+        if route == TOKEN_PATH && s.token_hangs {
+            s.token_calls += 1;
+            return CalloutReply::no_answer();
+        }
         let reply = match route.as_str() {
             DISCOVERY_PATH => s.discovery(),
             JWKS_PATH => s.jwks(),

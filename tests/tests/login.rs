@@ -4,7 +4,7 @@
 //! callback with the code) and checks what the proxy answers and what the
 //! IdP saw.
 
-use host_sim::{Cluster, Outcome, Reply, Request, Sim};
+use host_sim::{Cluster, Outcome, Profile, Reply, Request, Sim};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -56,12 +56,17 @@ impl H {
 
     /// Not advanced: discovery has not run yet.
     fn cold(workers: usize, patch: Value) -> H {
+        H::on(Profile::Envoy, workers, patch)
+    }
+
+    fn on(profile: Profile, workers: usize, patch: Value) -> H {
         let idp = ScriptedOidc::new();
         idp.add_user(user("alice"));
         idp.add_user(user("bob"));
         let sim = Sim::builder(vigil_wasm())
             .plugin_config(login_config(patch).to_string())
             .workers(workers)
+            .profile(profile)
             .cluster(IDP_CLUSTER, Cluster::scripted(idp.handler()))
             .build()
             .unwrap_or_else(|e| panic!("vigil did not start: {e:?}"));
@@ -474,4 +479,52 @@ fn a_page_load_whose_revalidation_ends_the_session_goes_to_the_idp() {
     let reply = local(&outcome, 302);
     assert!(reply.header("location").is_some_and(|l| l.starts_with(AUTHORIZE_URL)), "{reply:?}");
     assert_eq!(h.api(0, &token).status(), Some(401));
+}
+
+#[test]
+fn a_hanging_token_endpoint_is_bounded_by_the_timeout() {
+    let mut h = H::new(2, json!({ "revalidate_timeout": "2s" }));
+    h.idp.set_token_hangs(true);
+    let pending = h.start_login(0, "/app");
+    let code = h.idp.authorize(&pending.query, "alice", json!({}));
+    let state = param(&pending.query, "state");
+    let query = format!("code={code}&state={state}");
+    let s = h.sim.send(1, Request::get(format!("{CALLBACK}?{query}")).header("cookie", &pending.state_cookie));
+    h.sim.advance(Duration::from_millis(1900));
+    assert!(h.sim.outcome(s).is_paused(), "waits for the IdP");
+    h.sim.advance(Duration::from_millis(300));
+    let outcome = h.sim.outcome(s);
+    let reply = local(&outcome, 502);
+    assert!(reply.body_str().contains("token_endpoint_failed"), "{}", reply.body_str());
+    assert_eq!(h.sessions(), 0);
+}
+
+#[test]
+fn a_browser_that_leaves_during_the_callback_creates_no_session() {
+    let mut h = H::new(2, json!({}));
+    let pending = h.start_login(0, "/app");
+    let code = h.idp.authorize(&pending.query, "alice", json!({}));
+    let state = param(&pending.query, "state");
+    let s = h.sim.send(0, Request::get(format!("{CALLBACK}?code={code}&state={state}")).header("cookie", &pending.state_cookie));
+    h.sim.abandon(s);
+    h.sim.advance(Duration::from_secs(1));
+    assert_eq!(h.sessions(), 0);
+    assert!(h.sim.traps().is_empty(), "{:?}", h.sim.traps());
+    // The next login works.
+    let token = h.login(1, "alice");
+    assert!(h.api(0, &token).is_forwarded());
+}
+
+#[test]
+fn the_whole_life_cycle_works_on_nginx_without_queue_notifications() {
+    let mut h = H::on(Profile::Nginx, 2, json!({ "wake_queues": false }));
+    h.sim.advance(Duration::from_secs(1));
+    assert_eq!((h.idp.discovery_calls(), h.idp.jwks_calls()), (1, 1));
+    let token = h.login(0, "alice");
+    assert_eq!(h.page(1, "/app", Some(&token)).upstream_header("x-vigil-sub").as_deref(), Some("alice"));
+    let outcome = h.page(1, "/logout", Some(&token));
+    local(&outcome, 302);
+    assert_eq!(h.idp.revocation_calls(), 1);
+    assert_eq!(h.api(0, &token).status(), Some(401));
+    assert!(h.sim.traps().is_empty(), "{:?}", h.sim.traps());
 }
