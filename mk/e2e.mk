@@ -11,8 +11,7 @@ HOST_SIM_BIN ?= $${CARGO_TARGET_DIR:-target}/release/host-sim
 
 .PHONY: e2e e2e-deps chromium host-sim-release
 
-# Not yet part of `make test`: the login flow is not wired into the adapter yet (see tests/e2e/README.md).
-# EXTRA_TESTS += e2e
+EXTRA_TESTS += e2e
 
 $(E2E_INSTALLED): $(E2E_DIR)/package-lock.json $(E2E_DIR)/package.json
 	cd $(E2E_DIR) && $(NPM) ci --no-audit --no-fund --loglevel=error
