@@ -16,7 +16,7 @@ use crate::login::backchannel::{body_too_large, MAX_BODY_LEN};
 use crate::login::fetch::FetchStep;
 use crate::login::{
     authorize, backchannel_logout, logout, route, Callback, CallbackDone, CallbackStep, IdpRequest,
-    LoginCallKind, LoginRoute, LoginVm, RequestView,
+    LoginCallKind, LoginError, LoginRoute, LoginVm, RequestView,
 };
 use crate::reply::{LocalReply, Rejection};
 use crate::revalidation::IdpAnswer;
@@ -131,7 +131,12 @@ impl LoginGlue {
     }
 
     fn start_callback(&mut self, cfg: &Config, context_id: u32, req: &RequestView, now: u64) -> Handled {
-        let Some(ctx) = self.vm.context(cfg) else { return Handled::Replied };
+        let Some(ctx) = self.vm.context(cfg) else {
+            // Unreachable (routing needs a login section); never leave the
+            // stream paused.
+            host::send_local(&not_ready());
+            return Handled::Replied;
+        };
         match Callback::start(&ctx, &self.vm.provider, &ProxyStore, req, now) {
             Ok((callback, call)) => {
                 self.outbox.push(Outgoing::Callback { context_id, callback, call });
@@ -274,6 +279,7 @@ impl LoginGlue {
             Some(CallbackStep::Done(done)) if hostcalls::set_effective_context(context_id).is_ok() => {
                 finish_callback(&done);
             }
+            None if hostcalls::set_effective_context(context_id).is_ok() => host::send_local(&not_ready()),
             Some(CallbackStep::Done(_)) | None => {}
         }
     }
@@ -320,6 +326,10 @@ fn finish_callback(done: &CallbackDone) {
         Err(e) => log::info!("vigil: login refused ({}): {}", e.code(), e.reason()),
     }
     host::send_local(&done.reply);
+}
+
+fn not_ready() -> LocalReply {
+    LoginError::NotReady { retry_after_s: 1 }.to_page()
 }
 
 fn dispatch(cfg: &Config, call: &IdpRequest) -> Result<u32, ()> {

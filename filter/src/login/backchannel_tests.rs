@@ -151,3 +151,11 @@ fn every_check_refuses_with_400() {
     assert_eq!(get.reply.status, 405);
     assert!(!is_revoked(&store, &cfg, "alice", 1));
 }
+
+#[test]
+fn an_oversized_body_gets_413_json() {
+    let reply = body_too_large();
+    assert_eq!(reply.status, 413);
+    let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(json["error"], "invalid_request");
+}
