@@ -83,7 +83,7 @@ impl H {
     fn page(&mut self, vm: usize, path: &str, cookie: Option<&str>) -> Outcome {
         let mut r = Request::get(path).header("accept", "text/html,application/xhtml+xml");
         if let Some(token) = cookie {
-            r = r.header("cookie", &format!("{COOKIE}={token}"));
+            r = r.header("cookie", format!("{COOKIE}={token}"));
         }
         self.run(vm, r)
     }
@@ -118,7 +118,7 @@ impl H {
     }
 
     fn api(&mut self, vm: usize, token: &str) -> Outcome {
-        self.run(vm, Request::get("/api").header("authorization", &format!("Bearer {token}")).header("accept", "application/json"))
+        self.run(vm, Request::get("/api").header("authorization", format!("Bearer {token}")).header("accept", "application/json"))
     }
 
     fn assert_no_secret_logged(&self, extra: &[&str]) {
@@ -523,7 +523,7 @@ fn the_whole_life_cycle_works_on_nginx_without_queue_notifications() {
     let token = h.login(0, "alice");
     assert_eq!(h.page(1, "/app", Some(&token)).upstream_header("x-vigil-sub").as_deref(), Some("alice"));
     // The redirect does not wait for the revocation call.
-    let s = h.sim.send(1, Request::get("/logout").header("cookie", &format!("{COOKIE}={token}")));
+    let s = h.sim.send(1, Request::get("/logout").header("cookie", format!("{COOKIE}={token}")));
     local(&h.sim.outcome(s), 302);
     assert_eq!(h.idp.revocation_calls(), 0);
     h.sim.advance(Duration::from_millis(200));
