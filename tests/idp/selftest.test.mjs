@@ -190,6 +190,21 @@ test('the timeline lists token and userinfo calls in arrival order', T, async ()
   assert.ok(Math.abs(timeline[2].at - Date.now()) < 5000);
 });
 
+test('slow-answer: the refresh takes effect at once, its answer comes late', T, async () => {
+  const sub = await newUser('slow-answer-user');
+  const tokens = await rp.login({ loginHint: sub });
+  await control(ctl, 'POST', '/faults', { path: '/token', method: 'POST', kind: 'slow-answer', ms: 600 });
+  const startedAt = performance.now();
+  const late = rp.refresh(tokens.refresh_token);
+  // Before the answer arrives, the old refresh token is already rotated out (presenting it again is reuse).
+  const issuedPath = `/users/${sub}/refresh-tokens/vigil`;
+  for (let i = 0; i < 100 && (await control(ctl, 'GET', issuedPath)).issued < 2; i += 1) await new Promise((r) => { setTimeout(r, 10); });
+  assert.equal((await control(ctl, 'GET', issuedPath)).issued, 2, 'rotated before the answer');
+  const answer = await late;
+  assert.equal(answer.status, 200);
+  assert.ok(performance.now() - startedAt >= 590, 'answered after the delay');
+});
+
 test('two parallel refreshes with one token: one wins, one loses, and the winner is revoked too', T, async () => {
   const sub = await newUser('parallel-user');
   const tokens = await rp.login({ loginHint: sub });

@@ -1,8 +1,10 @@
 // Fault injection in front of oidc-provider: the non-fatal failure classes a proxy must survive (5xx and other
 // statuses, a server that never answers, a slow server, a connection reset), each limited to a path pattern and a
-// number of requests.
+// number of requests. `delay` holds the request before oidc-provider sees it; `slow-answer` lets oidc-provider
+// handle it at once (a refresh token is rotated) and holds only the answer: the client may give up on a request
+// that took effect.
 
-const KINDS = new Set(['status', 'hang', 'delay', 'reset']);
+const KINDS = new Set(['status', 'hang', 'delay', 'slow-answer', 'reset']);
 
 function globToRegExp(pattern) {
   const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
@@ -27,7 +29,7 @@ function validate(spec) {
     fault.headers = spec.headers ?? {};
     if (typeof fault.headers !== 'object' || fault.headers === null) throw new FaultSpecError('"headers" must be an object');
   }
-  if (kind === 'delay') {
+  if (kind === 'delay' || kind === 'slow-answer') {
     if (!(Number.isInteger(spec.ms) && spec.ms >= 0)) throw new FaultSpecError('"ms" must be an integer >= 0');
     fault.ms = spec.ms;
   }
@@ -94,6 +96,26 @@ export class FaultInjector {
       case 'delay':
         await new Promise((resolve) => { setTimeout(resolve, fault.ms); });
         return false;
+      case 'slow-answer': {
+        // Queue what oidc-provider writes and replay it `ms` after the request arrived.
+        // The originals are put back first: ServerResponse.end calls this.writeHead itself.
+        const releaseAt = Date.now() + fault.ms;
+        const methods = ['writeHead', 'write', 'end'];
+        const originals = Object.fromEntries(methods.map((m) => [m, res[m]]));
+        const queued = [];
+        const release = () => {
+          Object.assign(res, originals);
+          for (const [method, args] of queued) res[method](...args);
+        };
+        for (const method of methods) {
+          res[method] = (...args) => {
+            queued.push([method, args]);
+            if (method === 'end') setTimeout(release, Math.max(0, releaseAt - Date.now()));
+            return method === 'writeHead' ? res : true;
+          };
+        }
+        return false;
+      }
       case 'status': {
         req.resume();
         const json = typeof fault.body === 'object';
