@@ -1,6 +1,7 @@
 // Scenario 4: IdP faults (503, a hang past the timeout, a connection reset, a 1.5 s delay) in front of the token and
 // userinfo endpoints. `on_failure: allow` lets requests through with a warning, `deny` rejects them; no request is
-// held past `revalidate_timeout`; once the fault is gone, revalidation succeeds again.
+// held past `revalidate_timeout`; once the fault is gone, revalidation succeeds again. A refresh that the IdP
+// carried out but answered too late is a known gap (todo).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,6 +81,26 @@ describe('scenario 4: IdP faults', () => {
     }
     assert.equal((await stack.counters()).refreshTokens.reused, false);
     figure(t, 's4.faults_allow', { timeout_ms: TIMEOUT_MS, ...figures });
+  });
+
+  // A token endpoint that rotates the refresh token but answers after the timeout: the proxy keeps the rotated-out
+  // token, presents it at the next revalidation, and the IdP's reuse detection revokes the grant.
+  it('allow: a refresh the IdP carried out but answered after the timeout does not log the user out', {
+    todo: 'filter: the late answer of a timed-out refresh is dropped, so the next refresh is a reuse (invalid_grant, session ended)',
+  }, async (t) => {
+    const proxy = stack.proxies.get('allow');
+    const session = await mustLogin(proxy, { user: 'carol' });
+    const url = `${proxy.url}/api/whoami`;
+    const headers = withCookie(session.token);
+    await elapse(INTERVAL_MS + 50);
+    const { answers } = await underFault({ path: '/token', method: 'POST', kind: 'slow-answer', ms: 1500 }, url, headers);
+    for (const res of answers) assert.equal(res.status, 200, res.body);
+    await elapse(1500 - TIMEOUT_MS + INTERVAL_MS + 50);
+    const next = await send(url, { headers });
+    const counters = await stack.counters();
+    figure(t, 's4.slow_answer_refresh', { next_status: next.status, refresh_token_reuse_count: counters.refreshTokens.reusedTokens });
+    assert.equal(next.status, 200, next.body);
+    assert.equal(counters.refreshTokens.reused, false);
   });
 
   it('deny: requests are rejected within the timeout, and a new login works once the fault is gone', async (t) => {
