@@ -36,6 +36,13 @@ describe('scenario 6: logout', () => {
     assert.equal(`${location.origin}${location.pathname}`, discovery.end_session_endpoint);
     assert.equal(location.searchParams.get('client_id'), proxy.clientId);
     assert.equal(location.searchParams.get('post_logout_redirect_uri'), `${proxy.url}/`);
+    // The login's ID token as id_token_hint: the IdP knows whose session ends.
+    const hint = location.searchParams.get('id_token_hint');
+    assert.ok(hint, 'id_token_hint is sent');
+    const hinted = JSON.parse(Buffer.from(hint.split('.')[1], 'base64url').toString());
+    assert.equal(hinted.sub, 'alice');
+    assert.equal(hinted.aud, proxy.clientId);
+    assert.equal(hinted.iss, stack.issuer);
     const cleared = res.headers.getSetCookie().find((c) => c.startsWith(`${COOKIE_NAME}=`));
     assert.ok(cleared, 'the logout answer clears the session cookie');
     assert.match(cleared, /max-age=0|expires=thu, 01 jan 1970/i);
