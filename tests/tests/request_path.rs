@@ -32,6 +32,8 @@ fn fresh_session_passes_with_identity_headers_and_no_idp_traffic() {
     assert_eq!(outcome.upstream_header("x-vigil-sub").as_deref(), Some("alice"));
     assert_eq!(outcome.upstream_header("x-vigil-email").as_deref(), Some("alice@example.com"));
     assert_eq!(outcome.upstream_header("x-vigil-groups").as_deref(), Some("staff,dev"));
+    // vigil's own credential stays at the proxy.
+    assert_eq!(outcome.upstream_header("authorization"), None);
     assert_eq!(f.sim.callouts().len(), 0);
     assert_eq!(f.sim.metric("vigil.revalidation.skipped"), Some(1));
 }
@@ -42,6 +44,11 @@ fn the_session_cookie_works_like_a_bearer_token() {
     let login = f.login(user("alice"));
     let s = f.sim.send(0, Request::get("/").header("cookie", format!("theme=dark; vigil_session={}; x=1", login.token)));
     assert!(matches!(f.sim.outcome(s), Outcome::Forwarded { .. }), "{:?}", f.sim.outcome(s));
+    // The upstream keeps its own cookies and never sees vigil's.
+    assert_eq!(f.sim.outcome(s).upstream_header("cookie").as_deref(), Some("theme=dark; x=1"));
+    let s = f.sim.send(1, Request::get("/").header("cookie", format!("vigil_session={}", login.token)));
+    assert!(matches!(f.sim.outcome(s), Outcome::Forwarded { .. }), "{:?}", f.sim.outcome(s));
+    assert_eq!(f.sim.outcome(s).upstream_header("cookie"), None);
 }
 
 #[test]

@@ -14,6 +14,7 @@ use crate::revalidation::{
     admit, Admission, DenyReason, FollowerDecision, IdpAnswer, IdpCall, Job, JobContext, LeadTicket,
     NonFatalReason, Outcome, Settled, Step, VmIdentity, Waiter, Waiters,
 };
+use crate::token::extract::cookie_header_without;
 use crate::token::{extract_token, DownstreamClaims, TokenCache, TokenError, Verifier};
 use proxy_wasm::hostcalls;
 use serde_json::Value;
@@ -138,7 +139,7 @@ impl Vm {
                     None => self.metrics.bump(Counter::Skipped),
                 }
                 let identity = session_claims.unwrap_or_else(|| claims.to_value());
-                self.add_identity_headers(&identity);
+                self.set_upstream_headers(&identity);
                 RequestAction::Continue
             }
             Admission::Deny(reason) => {
@@ -186,7 +187,27 @@ impl Vm {
         Ok(claims)
     }
 
-    fn add_identity_headers(&self, claims: &Value) {
+    /// The request is allowed: the upstream gets the identity headers and
+    /// never vigil's own credential (its Bearer header or session cookies),
+    /// which it has no use for and which would let it act as the user.
+    fn set_upstream_headers(&self, claims: &Value) {
+        if host::request_header(&self.cfg.downstream.header).is_some() {
+            let _ = host::remove_request_header(&self.cfg.downstream.header);
+        }
+        if let Some(cookie) = host::request_header("cookie") {
+            let cookie = String::from_utf8_lossy(&cookie);
+            let login_cookie = crate::login::cookies::state_cookie_name(&self.cfg.downstream.cookie_name);
+            let names = [self.cfg.downstream.cookie_name.as_str(), login_cookie.as_str()];
+            match cookie_header_without(&cookie, &names) {
+                Some(kept) if kept != cookie => {
+                    let _ = host::set_request_header("cookie", &kept);
+                }
+                Some(_) => {}
+                None => {
+                    let _ = host::remove_request_header("cookie");
+                }
+            }
+        }
         for (name, value) in crate::identity::identity_headers(&self.cfg.identity_headers, claims) {
             let _ = host::set_request_header(&name, &value);
         }
@@ -279,7 +300,7 @@ impl Vm {
                     self.note_allowed_despite(reason);
                 }
                 let identity = claims.unwrap_or_else(|| serde_json::json!({ "sub": waiter.sub }));
-                self.add_identity_headers(&identity);
+                self.set_upstream_headers(&identity);
                 let _ = hostcalls::resume_http_request();
             }
             FollowerDecision::Deny(reason) => {

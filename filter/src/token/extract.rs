@@ -53,10 +53,44 @@ fn cookie(header: &str, name: &str) -> Option<String> {
     })
 }
 
+/// The `cookie` header without vigil's own cookies (`names`), for the
+/// upstream: it gets identity headers, never the session token itself.
+/// `None` when no cookie is left (remove the header); the header unchanged
+/// when it holds none of them.
+pub fn cookie_header_without(header: &str, names: &[&str]) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k).trim();
+            !names.contains(&key)
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_cookies_are_removed_for_the_upstream() {
+        let names = [NAME, "vigil_session_login"];
+        assert_eq!(
+            cookie_header_without("theme=dark; vigil_session=a.b.c; x=1", &names).as_deref(),
+            Some("theme=dark; x=1")
+        );
+        assert_eq!(cookie_header_without("vigil_session=a;vigil_session_login=s", &names), None);
+        assert_eq!(cookie_header_without(" vigil_session = a ", &names), None);
+        // A cookie whose name only starts with ours is someone else's.
+        assert_eq!(
+            cookie_header_without("vigil_sessionx=1;b=2", &names).as_deref(),
+            Some("vigil_sessionx=1; b=2")
+        );
+        assert_eq!(cookie_header_without("", &names), None);
+    }
 
     const NAME: &str = "vigil_session";
 
