@@ -4,5 +4,5 @@
 
 .PHONY: demo
 
-demo: idp-deps wasm host-sim-release
+demo: idp-deps wasm host-sim-bin
 	@HOST_SIM_BIN=$(HOST_SIM_BIN) NODE=$(NODE) bash tests/e2e/demo.sh

@@ -7,9 +7,11 @@
 E2E_DIR := tests/e2e
 E2E_INSTALLED := $(E2E_DIR)/node_modules/.package-lock.json
 E2E_FILES ?= $(sort $(wildcard $(E2E_DIR)/scenarios/*.test.mjs))
-HOST_SIM_BIN ?= $${CARGO_TARGET_DIR:-target}/release/host-sim
+# The dev-profile binary: `cargo test` builds it anyway, and the dev profile optimises host-sim, wasmtime and the
+# tokio/hyper stack (Cargo.toml), so a release build with LTO (about 10 minutes on 2 cores) is not needed.
+HOST_SIM_BIN ?= $${CARGO_TARGET_DIR:-target}/debug/host-sim
 
-.PHONY: e2e e2e-deps chromium host-sim-release
+.PHONY: e2e e2e-deps chromium host-sim-bin
 
 EXTRA_TESTS += e2e
 
@@ -25,12 +27,12 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
-host-sim-release:
-	$(CARGO) build --release -p host-sim
+host-sim-bin:
+	$(CARGO) build -p host-sim
 
 e2e-deps: idp-deps $(E2E_INSTALLED) chromium
 
-e2e: e2e-deps wasm host-sim-release
+e2e: e2e-deps wasm host-sim-bin
 	@mkdir -p $(DIST)/e2e && rm -f $(DIST)/e2e/figures.jsonl
 	HOST_SIM_BIN=$(HOST_SIM_BIN) E2E_REQUIRE_BROWSER=1 $(NODE) --test --test-concurrency=1 --test-timeout=180000 \
 	  --test-reporter=spec $(E2E_FILES)

@@ -2,7 +2,7 @@
 # `make demo`: the test IdP (with a user picker), the echo upstream app and `host-sim serve` running dist/vigil.wasm
 # with vigil's own login, on 127.0.0.1. Prints the URL to open and the users; Ctrl-C stops everything.
 # Ports: DEMO_PORT (proxy, 8080), DEMO_IDP_PORT (8081), DEMO_APP_PORT (8082); DEMO_INTERVAL (revalidation, 10s).
-# Run from the repository root after `make wasm` and `cargo build --release -p host-sim` (make demo does both).
+# Run from the repository root after `make wasm` and `cargo build -p host-sim` (make demo does both).
 
 set -euo pipefail
 
@@ -12,7 +12,7 @@ APP_PORT=${DEMO_APP_PORT:-8082}
 INTERVAL=${DEMO_INTERVAL:-10s}
 WORKERS=${DEMO_WORKERS:-4}
 NODE=${NODE:-node}
-HOST_SIM=${HOST_SIM_BIN:-${CARGO_TARGET_DIR:-target}/release/host-sim}
+HOST_SIM=${HOST_SIM_BIN:-${CARGO_TARGET_DIR:-target}/debug/host-sim}
 WASM=${VIGIL_WASM:-dist/vigil.wasm}
 DIR=dist/demo
 PROXY=http://127.0.0.1:$PORT

@@ -112,6 +112,7 @@ fn a_dead_leaders_lease_is_taken_over_after_its_deadline() {
         job: 1,
         deadline_ns: f.now_ns() + 2_000_000_000,
         waiters: vec![],
+        hold_ns: 0,
     });
     f.sim.shared_data().set(&key, record.encode().unwrap());
     let s = f.get(3, &login.token);

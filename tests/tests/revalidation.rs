@@ -202,8 +202,10 @@ fn non_fatal_answers_pass_under_allow_with_a_warning_and_keep_the_session() {
         assert!(!f.sim.logs_containing("non-fatal").is_empty(), "{what}: a warning is logged");
         let session = f.session(&login).expect("session kept");
         assert_eq!(session.state, vigil::session::SessionState::Live, "{what}");
-        // Retried on the next request after the interval; the fault is gone.
-        f.advance(INTERVAL);
+        // Retried on the next request one interval after the failed attempt
+        // ended (a hung refresh ends one timeout after the deadline: its late
+        // answer would still be stored); the fault is gone.
+        f.advance(INTERVAL + Duration::from_secs(10));
         assert_passed(&due_request(&mut f, &login, 2));
         assert_eq!(f.sim.metric("vigil.revalidation.succeeded"), Some(1), "{what}");
         assert!(f.sim.traps().is_empty(), "{what}: {:?}", f.sim.traps());
@@ -374,4 +376,39 @@ fn on_nginx_wake_queues_must_be_off_or_the_vm_traps_at_start() {
         .cluster(vigil_tests::IDP_CLUSTER, host_sim::Cluster::scripted(|_| host_sim::CalloutReply::ok(200)))
         .build();
     assert!(started.is_ok(), "{:?}", started.err());
+}
+
+#[test]
+fn a_refresh_answered_after_the_timeout_is_still_stored_so_the_user_stays_logged_in() {
+    // The IdP rotates the refresh token but answers after the 2 s budget: the
+    // waiting request is answered at 2 s (allow: passes with a warning), and
+    // the late answer's rotated token is still stored. Dropping it would make
+    // the next refresh present a spent token, and the IdP's reuse detection
+    // would revoke the grant: a healthy user logged out.
+    let mut f = Fixture::new(json!({ "on_failure": "allow", "revalidate_timeout": "2s" }));
+    f.idp.set_access_ttl(20);
+    let login = f.login(user("alice"));
+    f.idp.inject(TOKEN_PATH, Fault::Delay(Duration::from_millis(3000)), 1);
+    f.advance(INTERVAL);
+    let s = f.get(0, &login.token);
+    f.advance(Duration::from_millis(1950));
+    assert!(f.sim.outcome(s).is_paused());
+    f.advance(Duration::from_millis(100));
+    assert_passed(&f.sim.outcome(s));
+    assert_eq!(f.sim.metric("vigil.revalidation.timeout"), Some(1));
+    // Between the deadline and the late answer no other VM redeems the
+    // token: a request arriving then waits for the refresh in flight (within
+    // its own timeout) and gets its result.
+    let during = f.get(1, &login.token);
+    f.advance(Duration::from_millis(400));
+    assert!(f.sim.outcome(during).is_paused());
+    assert_eq!(f.idp.refresh_calls(), 1, "the held lease kept other VMs from refreshing");
+    f.advance(Duration::from_millis(600));
+    assert_passed(&f.sim.outcome(during));
+    // The next revalidation uses the rotated token.
+    f.advance(INTERVAL);
+    assert_passed(&due_request(&mut f, &login, 2));
+    assert_eq!(f.idp.refresh_calls(), 2);
+    assert_eq!(f.idp.reuse_detected(), 0, "a spent refresh token was presented");
+    assert_eq!(f.sim.metric("vigil.revalidation.fatal").unwrap_or(0), 0);
 }

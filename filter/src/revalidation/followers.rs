@@ -62,7 +62,7 @@ fn decide_on_record(
     }
     let grace_ns = nanos(cfg.poll_interval);
     match &record.lease {
-        Some(lease) if now_ns < lease.deadline_ns.saturating_add(grace_ns) => {
+        Some(lease) if now_ns < lease.protected_until(grace_ns) => {
             Some(FollowerDecision::KeepWaiting)
         }
         _ => None,

@@ -24,6 +24,7 @@ use super::policy::nanos;
 use crate::config::{ClientAuth, Config, FailurePolicy};
 use crate::session::{
     read_session, revoke_subject, session_key, update_session, Change, Failure, Session,
+    SessionError,
 };
 use crate::store::SharedStore;
 
@@ -298,7 +299,14 @@ impl Job {
         let margin = nanos(ctx.cfg.refresh_margin);
         if record.access_expires_ns <= now_ns.saturating_add(margin) {
             if let Some(refresh_token) = record.refresh_token.clone() {
-                return self.refresh_call(ctx, refresh_token, now_ns);
+                let late_window = match self.hold_for_refresh(ctx, store, now_ns) {
+                    Ok(true) => ctx.cfg.revalidate_timeout,
+                    Ok(false) => return self.finish(Outcome::LeaseLost, Vec::new()),
+                    // Not recorded: the call must end by the deadline, as a
+                    // takeover may follow it.
+                    Err(_) => Duration::ZERO,
+                };
+                return self.refresh_call(ctx, refresh_token, now_ns, late_window);
             }
             if record.access_expires_ns <= now_ns {
                 return self.finish_fatal(ctx, store, FatalReason::NoRefreshToken, now_ns);
@@ -307,12 +315,44 @@ impl Job {
         self.userinfo_call(ctx, record.access_token.clone(), now_ns)
     }
 
+    /// The refresh call may answer up to one more `revalidate_timeout` after
+    /// the deadline: waiters are answered at the deadline, but a late answer
+    /// still carries the rotated refresh token, and dropping it would make
+    /// the next attempt present a spent token (the IdP would revoke the
+    /// grant: a healthy user logged out). The lease is held meanwhile.
+    fn hold_for_refresh(
+        &self,
+        ctx: &JobContext,
+        store: &dyn SharedStore,
+        now_ns: u64,
+    ) -> Result<bool, SessionError> {
+        let hold = self
+            .ticket
+            .deadline_ns
+            .saturating_add(nanos(ctx.cfg.revalidate_timeout));
+        update_session(store, &self.key(ctx), |current| {
+            let Some(mut record) = current.filter(|r| self.owns(ctx, r, now_ns)) else {
+                return Change::Keep(false);
+            };
+            if let Some(lease) = record.lease.as_mut() {
+                lease.hold_ns = hold;
+            }
+            Change::Write(record, true)
+        })
+    }
+
     fn remaining(&self, now_ns: u64) -> Duration {
         Duration::from_nanos(self.ticket.deadline_ns.saturating_sub(now_ns))
             .max(Duration::from_millis(1))
     }
 
-    fn refresh_call(&mut self, ctx: &JobContext, refresh_token: String, now_ns: u64) -> Step {
+    fn refresh_call(
+        &mut self,
+        ctx: &JobContext,
+        refresh_token: String,
+        now_ns: u64,
+        late_window: Duration,
+    ) -> Step {
         let idp = &ctx.cfg.idp;
         let endpoint = &idp.token_endpoint;
         let mut form = form_urlencoded::Serializer::new(String::new());
@@ -347,7 +387,7 @@ impl Job {
             kind: CallKind::Refresh,
             headers,
             body,
-            timeout: self.remaining(now_ns),
+            timeout: self.remaining(now_ns) + late_window,
         })
     }
 

@@ -420,7 +420,7 @@ fn a_hanging_idp_answers_every_waiter_by_its_deadline_under_allow() {
 #[test]
 fn rotation_race_after_a_takeover_is_retried_not_revoked() {
     // VM 0's refresh is redeemed at the IdP but its answer is late (past the
-    // lease deadline and grace: a stalled VM); VM 1 takes over and presents
+    // lease deadline and the refresh hold: a stalled VM); VM 1 takes over and presents
     // the same refresh token, getting invalid_grant from an IdP that rejects
     // stale tokens.
     let mut sim = Sim::new(42, 2, DUE);
@@ -444,7 +444,11 @@ fn rotation_race_after_a_takeover_is_retried_not_revoked() {
     let Step::Call(call0) = step else { panic!() };
     let late_answer = sim.idp.answer(&call0);
 
-    let takeover_at = DUE + 10 * SECOND + 50 * MS;
+    // The refresh hold keeps the lease one more timeout past the deadline.
+    let held_until = DUE + 20 * SECOND;
+    let early = follower_decision(&cfg, store, &vm1, sim.sid.split_once('.').unwrap().0.parse().unwrap(), sim.sid.split_once('.').unwrap().1, "alice", 0, held_until + SECOND, held_until - MS);
+    assert!(matches!(early, FollowerDecision::KeepWaiting), "no takeover while the refresh may still answer: {early:?}");
+    let takeover_at = held_until + 50 * MS;
     let nonce = sim.sid.split_once('.').unwrap().1.to_owned();
     let slot: u32 = sim.sid.split_once('.').unwrap().0.parse().unwrap();
     let decision = follower_decision(

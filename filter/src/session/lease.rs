@@ -30,7 +30,7 @@ pub fn claim_lease(
     grace_ns: u64,
 ) -> LeaseClaim {
     if let Some(lease) = record.lease.as_mut() {
-        if now_ns < lease.deadline_ns.saturating_add(grace_ns) {
+        if now_ns < lease.protected_until(grace_ns) {
             if lease.owner == vm_uid {
                 return LeaseClaim::Mine {
                     deadline_ns: lease.deadline_ns,
@@ -52,6 +52,7 @@ pub fn claim_lease(
         job: now_ns,
         deadline_ns,
         waiters,
+        hold_ns: 0,
     });
     LeaseClaim::Took {
         job: now_ns,

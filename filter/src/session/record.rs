@@ -42,12 +42,27 @@ pub struct Lease {
     /// Queue tokens of other VMs with paused requests (each at most once).
     #[serde(default)]
     pub waiters: Vec<u32>,
+    /// A refresh is in flight whose answer may still come after the
+    /// deadline (and rotate the refresh token): nobody takes the lease over
+    /// before this instant, so the old refresh token is never redeemed twice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hold_ns: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl Lease {
     /// Still protects the session (not past its deadline).
     pub fn is_live(&self, now_ns: u64) -> bool {
         now_ns < self.deadline_ns
+    }
+
+    /// Until when the lease keeps others out: the deadline plus a grace for
+    /// the leader's last write, or a refresh hold if that is later.
+    pub fn protected_until(&self, grace_ns: u64) -> u64 {
+        self.deadline_ns.saturating_add(grace_ns).max(self.hold_ns)
     }
 
     pub fn is_held_by(&self, owner: &str, job: u64) -> bool {
@@ -253,6 +268,7 @@ mod tests {
             job: 1,
             deadline_ns: 10,
             waiters: vec![],
+            hold_ns: 0,
         });
         let summary = SlotSummary::decode(&s.encode().unwrap()).unwrap();
         assert_eq!((summary.created_ns, summary.validated_ns), (5, 5));
@@ -279,6 +295,7 @@ mod tests {
             job: 1,
             deadline_ns: 10,
             waiters: vec![3],
+            hold_ns: 0,
         });
         s.kill("invalid_grant", 7);
         assert_eq!(s.state, SessionState::Dead);
@@ -296,6 +313,7 @@ mod tests {
             job: 1,
             deadline_ns: 10,
             waiters: vec![],
+            hold_ns: 0,
         });
         assert!(s.live_lease(9).is_some());
         assert!(s.live_lease(10).is_none());

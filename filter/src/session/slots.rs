@@ -338,6 +338,7 @@ mod tests {
                     job: 1,
                     deadline_ns: u64::MAX,
                     waiters: vec![],
+                    hold_ns: 0,
                 });
             }
             store

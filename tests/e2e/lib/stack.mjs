@@ -19,7 +19,7 @@ export const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)))
 export const ARTIFACTS = join(ROOT, 'dist', 'e2e');
 const IDP_SCRIPT = join(ROOT, 'tests', 'idp', 'provider.mjs');
 const ECHO_SCRIPT = join(ROOT, 'tests', 'idp', 'echo-upstream.mjs');
-export const HOST_SIM = process.env.HOST_SIM_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'release', 'host-sim');
+export const HOST_SIM = process.env.HOST_SIM_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'host-sim');
 export const WASM = process.env.VIGIL_WASM ?? join(ROOT, 'dist', 'vigil.wasm');
 
 const live = new Set();
