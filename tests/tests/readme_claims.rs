@@ -107,11 +107,6 @@ fn every_make_target_the_readme_names_exists() {
     named.sort_unstable();
     named.dedup();
     for target in named {
-        if target == "bench" && !defined("bench") {
-            // Not landed yet; the README says so next to it.
-            assert!(readme.contains("until `mk/bench.mk` lands"), "README.md promises `make bench`");
-            continue;
-        }
         assert!(defined(target), "README.md names `make {target}`, which no makefile defines");
     }
 }

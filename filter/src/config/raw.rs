@@ -136,11 +136,11 @@ pub struct RawDownstream {
     /// Required `aud` of downstream tokens.
     #[cfg_attr(feature = "schema", schemars(required))]
     pub audience: Option<String>,
-    /// Allowed `alg` values: a subset of HS256, ES256, EdDSA, RS256 (required).
-    #[cfg_attr(feature = "schema", schemars(required))]
+    /// Allowed `alg` values: a subset of HS256, ES256, EdDSA, RS256 (required
+    /// without `login`; with it, the signing key's `alg` is added).
     pub algorithms: Option<Vec<String>>,
-    /// Verification keys (required, at least one; a kid on each when several).
-    #[cfg_attr(feature = "schema", schemars(required))]
+    /// Verification keys (required without `login`, at least one; a kid on each
+    /// when several; with `login`, the signing key's public half is added).
     pub keys: Option<Vec<RawKey>>,
     /// Clock skew tolerated on exp/nbf (duration, default "30s").
     #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
