@@ -39,7 +39,7 @@ DwIDAQAB
 -----END PUBLIC KEY-----";
 
 use jwt_simple::prelude::{
-    ECDSAP256KeyPairLike, ES256KeyPair, Ed25519KeyPair, EdDSAKeyPairLike, JWTClaims, RS256KeyPair,
+    ECDSAP256KeyPairLike, ES256KeyPair, Ed25519KeyPair, EdDSAKeyPairLike, RS256KeyPair,
     RSAKeyPairLike,
 };
 use serde_json::{json, Map, Value};
@@ -85,18 +85,7 @@ impl TestIdpKeys {
 
     /// Signs `claims` as-is with the key of `alg` ("ES256", "EdDSA", "RS256").
     pub fn sign(&self, alg: &str, claims: &Value) -> String {
-        let custom: Map<String, Value> = claims.as_object().unwrap().clone();
-        let jwt = JWTClaims {
-            issued_at: None,
-            expires_at: None,
-            invalid_before: None,
-            issuer: None,
-            subject: None,
-            audiences: None,
-            jwt_id: None,
-            nonce: None,
-            custom,
-        };
+        let jwt = super::test_signing::as_is(claims).unwrap();
         match alg {
             "ES256" => self.es.sign(jwt).unwrap(),
             "EdDSA" => self.ed.sign(jwt).unwrap(),
