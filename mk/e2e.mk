@@ -11,7 +11,7 @@ E2E_FILES ?= $(sort $(wildcard $(E2E_DIR)/scenarios/*.test.mjs))
 # tokio/hyper stack (Cargo.toml), so a release build with LTO (about 10 minutes on 2 cores) is not needed.
 HOST_SIM_BIN ?= $${CARGO_TARGET_DIR:-target}/debug/host-sim
 
-.PHONY: e2e e2e-deps chromium host-sim-bin
+.PHONY: e2e e2e-deps chromium host-sim-bin host-sim-test-bin
 
 EXTRA_TESTS += e2e
 
@@ -27,12 +27,17 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
+# The e2e suite takes the host-sim binary `cargo test` builds (same features, so `make test` builds it once);
+# `make demo` builds just host-sim.
 host-sim-bin:
 	$(CARGO) build -p host-sim
 
+host-sim-test-bin:
+	$(CARGO) test --no-run -q
+
 e2e-deps: idp-deps $(E2E_INSTALLED) chromium
 
-e2e: e2e-deps wasm host-sim-bin
+e2e: e2e-deps wasm host-sim-test-bin
 	@mkdir -p $(DIST)/e2e && rm -f $(DIST)/e2e/figures.jsonl
 	HOST_SIM_BIN=$(HOST_SIM_BIN) E2E_REQUIRE_BROWSER=1 $(NODE) --test --test-concurrency=1 --test-timeout=180000 \
 	  --test-reporter=spec $(E2E_FILES)
