@@ -82,10 +82,7 @@ impl ScriptedIdp {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::lock(&self.state)
     }
 
     /// Add (or replace) a user with these userinfo claims (must include `sub`).

@@ -7,6 +7,13 @@ pub mod oidc;
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+/// The scripted IdPs' state, even if a test thread panicked holding it (the
+/// panic is what the test reports; the state is still worth reading).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Workspace root (the tests crate lives one level below it).
 pub fn workspace_root() -> PathBuf {

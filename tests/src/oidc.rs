@@ -99,10 +99,7 @@ impl ScriptedOidc {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::lock(&self.state)
     }
 
     pub fn add_user(&self, claims: Value) {

@@ -60,6 +60,8 @@ pub struct Vm {
     /// Page loads waiting for a revalidation (with login): a denial sends
     /// them to the IdP instead of a 401.
     paused_pages: HashMap<u32, RequestView>,
+    /// vigil's cookies (session, login state), removed before the upstream.
+    own_cookies: [String; 2],
 }
 
 impl Vm {
@@ -87,6 +89,10 @@ impl Vm {
             metrics: Metrics::define(),
             login,
             paused_pages: HashMap::new(),
+            own_cookies: [
+                cfg.downstream.cookie_name.clone(),
+                crate::login::cookies::state_cookie_name(&cfg.downstream.cookie_name),
+            ],
             cfg,
         })
     }
@@ -196,8 +202,7 @@ impl Vm {
         }
         if let Some(cookie) = host::request_header("cookie") {
             let cookie = String::from_utf8_lossy(&cookie);
-            let login_cookie = crate::login::cookies::state_cookie_name(&self.cfg.downstream.cookie_name);
-            let names = [self.cfg.downstream.cookie_name.as_str(), login_cookie.as_str()];
+            let names = [self.own_cookies[0].as_str(), self.own_cookies[1].as_str()];
             match cookie_header_without(&cookie, &names) {
                 Some(kept) if kept != cookie => {
                     let _ = host::set_request_header("cookie", &kept);
