@@ -48,3 +48,20 @@ export async function until(probe, { withinMs = 5000, everyMs = 20, what = 'cond
     await elapse(everyMs);
   }
 }
+
+// Bursts of `perWorker × workers` fresh connections until every worker of `proxy` took at least one (host-sim's
+// round robin: the first burst; real Envoy: the kernel spreads connections, so the proxy's per-worker connection
+// counters decide). Every answer is returned, for the caller to check; fails if a worker got none in `maxRounds`.
+export async function burstOverWorkers(proxy, url, { perWorker = 2, maxRounds = 10, ...options } = {}) {
+  const count = proxy.workers * perWorker;
+  const before = await proxy.connectionsPerWorker();
+  const answers = await burst(url, count, options);
+  if (before === null) return answers;
+  for (let round = 1; ; round += 1) {
+    const after = await proxy.connectionsPerWorker();
+    const missed = Array.from({ length: proxy.workers }, (_, w) => w).filter((w) => !((after[w] ?? 0) > (before[w] ?? 0)));
+    if (missed.length === 0) return answers;
+    if (round >= maxRounds) throw new Error(`workers ${missed.join(', ')} took no connection in ${round} bursts of ${count}`);
+    answers.push(...await burst(url, count, options));
+  }
+}

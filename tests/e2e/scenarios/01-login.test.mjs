@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { startStack } from '../lib/stack.mjs';
 import { mustLogin, figure } from '../lib/session.mjs';
-import { send, burst, withCookie, withBearer, JSON_ACCEPT, PAGE_ACCEPT } from '../lib/http.mjs';
+import { send, burstOverWorkers, withCookie, withBearer, JSON_ACCEPT, PAGE_ACCEPT } from '../lib/http.mjs';
 import { CALLBACK_PATH, COOKIE_NAME } from '../lib/config.mjs';
 
 describe('scenario 1: login, cookie, identity headers', () => {
@@ -69,8 +69,8 @@ describe('scenario 1: login, cookie, identity headers', () => {
 
   it('accepts the session on every worker', async () => {
     const session = await mustLogin(proxy, { user: 'bob' });
-    // 8 fresh connections: two rounds over the 4 workers.
-    const answers = await burst(`${proxy.url}/api/whoami`, 8, { headers: withCookie(session.token) });
+    // Fresh connections until every worker took some (at least two rounds over the 4 workers).
+    const answers = await burstOverWorkers(proxy, `${proxy.url}/api/whoami`, { headers: withCookie(session.token) });
     for (const res of answers) {
       assert.equal(res.status, 200, res.body);
       assert.equal(res.json.headers['x-user-sub'], 'bob');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { startStack } from '../lib/stack.mjs';
 import { mustLogin, login, figure } from '../lib/session.mjs';
-import { send, burst, withCookie, elapse } from '../lib/http.mjs';
+import { send, burstOverWorkers, withCookie, elapse } from '../lib/http.mjs';
 
 const INTERVAL_MS = 1000;
 // One IdP round trip (refresh + userinfo) on a loaded 2-core machine, with the proxy's own latency.
@@ -68,7 +68,7 @@ describe('scenario 2: deprovision at the IdP', () => {
     assert.ok(delayMs <= INTERVAL_MS + ROUND_TRIP_BOUND_MS, `denied after ${Math.round(delayMs)} ms`);
 
     // Every worker denies from now on, with no further IdP traffic.
-    const denials = await burst(url, 8, { headers });
+    const denials = await burstOverWorkers(proxy, url, { headers });
     for (const res of denials) assert.equal(res.status, 401, res.body);
 
     // Deprovisioned users cannot log in again.
