@@ -7,7 +7,7 @@
 TOOLS := .tools
 ENVOY_VERSION := 1.40.0
 ENVOY_HOME := $(TOOLS)/envoy-$(ENVOY_VERSION)
-ENVOY_DEFAULT_BIN := $(ENVOY_HOME)/envoy/_bin/envoy
+ENVOY_DEFAULT_BIN := $(abspath $(ENVOY_HOME))/envoy/_bin/envoy
 ENVOY_BIN ?= $(ENVOY_DEFAULT_BIN)
 PYTHON ?= python3
 
