@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // The upstream app behind the proxy in end-to-end tests and `make demo`: it answers every request with what it
 // received (method, path, headers; JSON, or a small HTML page when the client prefers HTML), so a test can see
-// which identity headers the proxy forwarded and that spoofed ones were stripped.
+// which identity headers the proxy forwarded and that spoofed ones were stripped. It echoes the request body too, and
+// keeps a log of every request it received: `GET /__echo/requests` (asked directly, not through the proxy) answers
+// it, so a test can prove that the proxy did or did not start an upstream request.
 // Usage: node echo-upstream.mjs [--port N]   (env ECHO_PORT; 0 or absent = a free port)
 // Ready line on stdout: {"url":"http://127.0.0.1:PORT","port":PORT,"pid":PID}
 
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -34,12 +37,29 @@ ${rows}
 </table></body></html>`;
 }
 
+const LOG_PATH = '/__echo/requests';
+const LOG_LIMIT = 1000;
+const BODY_ECHO_LIMIT = 64 * 1024;
+const log = [];
 let requests = 0;
 const server = http.createServer((req, res) => {
+  if (req.url === LOG_PATH) {
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(`${JSON.stringify({ requests, log })}\n`);
+    return;
+  }
   requests += 1;
-  req.resume();
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
-    const echo = { method: req.method, path: req.url, headers: req.headers, requests };
+    const body = Buffer.concat(chunks);
+    const bodySha256 = createHash('sha256').update(body).digest('hex');
+    log.push({ method: req.method, path: req.url, bodyBytes: body.length, bodySha256 });
+    if (log.length > LOG_LIMIT) log.shift();
+    const echo = {
+      method: req.method, path: req.url, headers: req.headers, requests, bodyBytes: body.length, bodySha256,
+      body: body.length <= BODY_ECHO_LIMIT ? body.toString('utf8') : undefined,
+    };
     if (prefersHtml(req.headers.accept)) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(page(echo));
