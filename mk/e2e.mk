@@ -39,7 +39,7 @@ host-sim-test-bin:
 
 e2e-deps: idp-deps $(E2E_INSTALLED) chromium envoy
 
-e2e: e2e-deps wasm host-sim-test-bin
+e2e: e2e-deps wasm probes host-sim-test-bin
 	@mkdir -p $(DIST)/e2e && rm -f $(DIST)/e2e/figures.jsonl
 	@for proxy in $(E2E_PROXIES); do \
 	  echo "== e2e on $$proxy"; \

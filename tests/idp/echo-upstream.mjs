@@ -49,13 +49,16 @@ const server = http.createServer((req, res) => {
     return;
   }
   requests += 1;
+  // Logged as soon as the headers arrive: a request the proxy starts and then abandons counts too.
+  const entry = { method: req.method, path: req.url, complete: false };
+  log.push(entry);
+  if (log.length > LOG_LIMIT) log.shift();
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     const body = Buffer.concat(chunks);
     const bodySha256 = createHash('sha256').update(body).digest('hex');
-    log.push({ method: req.method, path: req.url, bodyBytes: body.length, bodySha256 });
-    if (log.length > LOG_LIMIT) log.shift();
+    Object.assign(entry, { complete: true, bodyBytes: body.length, bodySha256 });
     const echo = {
       method: req.method, path: req.url, headers: req.headers, requests, bodyBytes: body.length, bodySha256,
       body: body.length <= BODY_ECHO_LIMIT ? body.toString('utf8') : undefined,

@@ -65,3 +65,34 @@ export async function burstOverWorkers(proxy, url, { perWorker = 2, maxRounds = 
     answers.push(...await burst(url, count, options));
   }
 }
+
+// A request whose headers go out first and whose body follows in `chunks`, `gapMs` apart: the proxy has acted on the
+// headers (and, were it to, started the upstream request) before any of the body arrives.
+export function sendInParts(url, { method = 'POST', headers = {}, chunks = [], gapMs = 150, timeoutMs = 10_000 } = {}) {
+  const startedAt = performance.now();
+  return new Promise((resolveResponse, reject) => {
+    const req = http.request(url, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
+      const parts = [];
+      res.on('data', (c) => parts.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(parts).toString('utf8');
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolveResponse({ status: res.statusCode, headers: res.headers, body: text, json, ms: performance.now() - startedAt });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    // The proxy may answer (and close) before the whole body is written: that is an answer, not an error.
+    req.on('error', (err) => { if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err); });
+    req.flushHeaders();
+    (async () => {
+      for (const chunk of chunks) {
+        await elapse(gapMs);
+        if (req.destroyed) return;
+        req.write(chunk);
+      }
+      req.end();
+    })();
+  });
+}

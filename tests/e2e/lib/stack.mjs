@@ -80,6 +80,11 @@ export class Stack {
     return this.control('GET', '/counters');
   }
 
+  // Every request the echo upstream received so far (asked directly, not through a proxy): { requests, log }.
+  async upstreamLog() {
+    return (await fetch(`${this.echo.url}/__echo/requests`)).json();
+  }
+
   // A `host-sim serve` proxy with its own client at the IdP. `overrides` go into the plugin configuration.
   async addProxy(name = 'proxy', { overrides = {}, scopes, workers = 4 } = {}) {
     const clientId = `vigil-${name}`;

@@ -2,6 +2,7 @@
 // ports, file paths, TLS to the IdP (plain http on loopback here) and the plugin configuration (the scenario's) are
 // replaced, so the example stays what is tested. `--concurrency` workers, the V8 runtime, FAIL_CLOSED as shipped.
 
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -91,4 +92,14 @@ export async function startEnvoy({ root, wasm, pluginConfig, port, adminPort, up
     adminUrl: `http://127.0.0.1:${adminPort}`,
     connectionsPerWorker: () => connectionsPerWorker(adminPort, port),
   };
+}
+
+// `envoy --mode validate` on a configuration file: { ok, status, output }. Validate mode starts the wasm VM and runs
+// vigil's on_configure too, so the variables the plugin reads must be in `env`.
+export function envoyValidate({ root, configFile, env = {} }) {
+  const run = spawnSync(envoyBin(root), ['--mode', 'validate', '-c', configFile, '-l', 'info'], {
+    env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000,
+  });
+  const output = `${run.stdout}${run.stderr}`;
+  return { ok: run.status === 0 && /configuration '.*' OK/.test(output), status: run.status, output };
 }
