@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make demo`: the test IdP (with a user picker), the echo upstream app and `host-sim serve` running dist/vigil.wasm
-# with vigil's own login, on 127.0.0.1. Prints the URL to open and the users; Ctrl-C stops everything.
-# Ports: DEMO_PORT (proxy, 8080), DEMO_IDP_PORT (8081), DEMO_APP_PORT (8082); DEMO_INTERVAL (revalidation, 10s).
-# Run from the repository root after `make wasm` and `cargo build -p host-sim` (make demo does both).
+# `make demo`: the test IdP (with a user picker), the echo upstream app and a proxy running dist/vigil.wasm with
+# vigil's own login, on 127.0.0.1: `host-sim serve` (DEMO_PROXY=host-sim, the default) or the real Envoy binary
+# (DEMO_PROXY=envoy, configured from examples/envoy/envoy.yaml). Prints the URL to open and the users; Ctrl-C stops
+# everything. Ports: DEMO_PORT (proxy, 8080), DEMO_IDP_PORT (8081), DEMO_APP_PORT (8082); DEMO_INTERVAL (10s).
+# Run from the repository root after `make wasm` and `cargo build -p host-sim` or `make envoy` (make demo does it).
 
 set -euo pipefail
 
@@ -14,11 +15,17 @@ WORKERS=${DEMO_WORKERS:-4}
 NODE=${NODE:-node}
 HOST_SIM=${HOST_SIM_BIN:-${CARGO_TARGET_DIR:-target}/debug/host-sim}
 WASM=${VIGIL_WASM:-dist/vigil.wasm}
+DEMO_PROXY=${DEMO_PROXY:-host-sim}
 DIR=dist/demo
 PROXY=http://127.0.0.1:$PORT
 SECRET=demo-secret-$RANDOM$RANDOM
 
-for f in "$HOST_SIM" "$WASM" tests/idp/node_modules; do
+case $DEMO_PROXY in
+  host-sim) PROXY_BIN=$HOST_SIM ;;
+  envoy) PROXY_BIN=${ENVOY_BIN:-.tools/envoy-1.40.0/envoy/_bin/envoy} ;;
+  *) echo "demo: DEMO_PROXY is host-sim or envoy, not $DEMO_PROXY" >&2; exit 2 ;;
+esac
+for f in "$PROXY_BIN" "$WASM" tests/idp/node_modules; do
   [ -e "$f" ] || { echo "demo: $f is missing; run 'make demo'" >&2; exit 1; }
 done
 for p in "$PORT" "$IDP_PORT" "$APP_PORT"; do
@@ -74,9 +81,19 @@ start app '^\{' "$NODE" tests/idp/echo-upstream.mjs --port "$APP_PORT"
 
 "$NODE" tests/e2e/demo-config.mjs --proxy-url "$PROXY" --issuer "$ISSUER" --client-id vigil \
   --interval "$INTERVAL" --out "$DIR/vigil.json"
-start proxy '^listening on ' "$HOST_SIM" serve --wasm "$WASM" --config "$DIR/vigil.json" \
-  --listen "127.0.0.1:$PORT" --upstream "127.0.0.1:$APP_PORT" --cluster "idp=127.0.0.1:$IDP_PORT" \
-  --workers "$WORKERS" --profile envoy --env "VIGIL_CLIENT_SECRET=$SECRET"
+if [ "$DEMO_PROXY" = envoy ]; then
+  ENVOY_BIN=$PROXY_BIN start proxy '^listening on ' "$NODE" tests/e2e/run-envoy.mjs --config "$DIR/vigil.json" \
+    --port "$PORT" --upstream-port "$APP_PORT" --idp-port "$IDP_PORT" --workers "$WORKERS" \
+    --log "$DIR/envoy.log" --env "VIGIL_CLIENT_SECRET=$SECRET"
+  PROXY_DESC="real Envoy $("$PROXY_BIN" --version | sed -n 's/.*version: [0-9a-f]*\/\([^/]*\)\/.*/\1/p') ($WORKERS workers)"
+  PROXY_LOG="$DIR/envoy.log (Envoy and the filter)"
+else
+  start proxy '^listening on ' "$HOST_SIM" serve --wasm "$WASM" --config "$DIR/vigil.json" \
+    --listen "127.0.0.1:$PORT" --upstream "127.0.0.1:$APP_PORT" --cluster "idp=127.0.0.1:$IDP_PORT" \
+    --workers "$WORKERS" --profile envoy --env "VIGIL_CLIENT_SECRET=$SECRET"
+  PROXY_DESC="host-sim serve ($WORKERS workers)"
+  PROXY_LOG="$DIR/proxy.log (the filter)"
+fi
 
 users=$("$NODE" -e '
   fetch(process.argv[1] + "/users").then((r) => r.json()).then((users) => {
@@ -85,7 +102,7 @@ users=$("$NODE" -e '
 
 cat <<EOF
 
-  vigil demo: proxy-wasm filter dist/vigil.wasm in host-sim serve ($WORKERS workers), revalidation every $INTERVAL
+  vigil demo: proxy-wasm filter dist/vigil.wasm in $PROXY_DESC, revalidation every $INTERVAL
 
   Open   $PROXY/   (an upstream app that shows the headers it received, behind vigil)
   Log in as one of:
@@ -94,7 +111,7 @@ $users
   Deprovision     curl -X POST $CONTROL/users/alice/deprovision    (denied within $INTERVAL)
   Re-enable       curl -X POST $CONTROL/users/alice/enable
   Back-channel    curl -X POST $CONTROL/users/alice/backchannel-logout    (denied at once)
-  Logs            $DIR/proxy.log (the filter), $DIR/idp.log, $DIR/app.log
+  Logs            $PROXY_LOG, $DIR/idp.log, $DIR/app.log
   IdP             $ISSUER (control API $CONTROL, see tests/idp/README.md)
 
   Ctrl-C stops everything.
