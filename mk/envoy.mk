@@ -4,7 +4,7 @@
 #   make envoy-check       Envoy-specific checks (validate mode for every example, admin stats, config errors, FAIL_CLOSED)
 #   ENVOY_BIN=/path/envoy  uses your own Envoy instead (nothing is installed)
 
-TOOLS := .tools
+TOOLS ?= .tools
 ENVOY_VERSION := 1.40.0
 ENVOY_HOME := $(TOOLS)/envoy-$(ENVOY_VERSION)
 ENVOY_DEFAULT_BIN := $(abspath $(ENVOY_HOME))/envoy/_bin/envoy
