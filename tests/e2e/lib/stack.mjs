@@ -17,6 +17,7 @@ import { send, until, PAGE_ACCEPT } from './http.mjs';
 import { track } from './proxies/process.mjs';
 import { startHostSim } from './proxies/host-sim.mjs';
 import { startEnvoy } from './proxies/envoy.mjs';
+import { startNginx } from './proxies/nginx.mjs';
 
 export const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 export const ARTIFACTS = join(ROOT, 'dist', 'e2e');
@@ -25,9 +26,10 @@ const ECHO_SCRIPT = join(ROOT, 'tests', 'idp', 'echo-upstream.mjs');
 export const WASM = process.env.VIGIL_WASM ?? join(ROOT, 'dist', 'vigil.wasm');
 
 // Which proxy runs dist/vigil.wasm: `host-sim` (our own host, the default), `envoy` (the real Envoy binary, `make
-// envoy`). `make e2e` runs the whole suite once per kind (E2E_PROXIES).
+// envoy`), `nginx` (real nginx + ngx_wasm_module, `make nginx`). `make e2e` runs the whole suite once per kind
+// (E2E_PROXIES).
 export const PROXY_KIND = process.env.E2E_PROXY ?? 'host-sim';
-const PROXY_KINDS = ['host-sim', 'envoy'];
+const PROXY_KINDS = ['host-sim', 'envoy', 'nginx'];
 if (!PROXY_KINDS.includes(PROXY_KIND)) throw new Error(`E2E_PROXY=${PROXY_KIND}: one of ${PROXY_KINDS.join(', ')}`);
 
 // A port that was free a moment ago (the proxy's port must be known before its config and client are written).
@@ -123,6 +125,9 @@ export class Stack {
         ...common, pluginConfig: config, adminPort: await freePort(), upstreamPort: this.echo.port,
         idpPort: this.idp.port, dir: this.dir, name, edit, ready,
       });
+    }
+    if (this.kind === 'nginx') {
+      return startNginx({ ...common, pluginConfig: config, upstreamPort: this.echo.port, idpPort: this.idp.port, dir: this.dir, name });
     }
     const configFile = join(this.dir, `${name}.json`);
     writeFileSync(configFile, JSON.stringify(config, null, 2));
