@@ -259,7 +259,10 @@ fn workspace_version() -> String {
 /// built yet (every change to the filter changes it), so it carries an
 /// all-zero placeholder, marked as such next to it, which Istio would refuse
 /// rather than load something unverified. If someone pins a real digest, it
-/// must be the one `make oci` gives for the current dist/vigil.wasm.
+/// must be the one `make oci` gives for the current dist/vigil.wasm. Either
+/// way it is quoted: Kubernetes reads manifests as YAML 1.1, where an
+/// unquoted all-digit value (the placeholder) is a number, and the CRD
+/// refuses a number in `sha256` (tests/istio parses the way Kubernetes does).
 #[test]
 fn istio_example_sha256_is_the_marked_placeholder_or_this_builds_digest() {
     const PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -278,13 +281,19 @@ fn istio_example_sha256_is_the_marked_placeholder_or_this_builds_digest() {
         sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
         "sha256 must be 64 lower-case hex digits without `sha256:`: {sha}"
     );
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("sha256:"))
+        .expect("sha256 line");
+    let written = lines[at].trim_start()["sha256:".len()..].trim();
+    assert!(
+        [format!("\"{sha}\""), format!("'{sha}'")].contains(&written.to_owned()),
+        "sha256 must be quoted, or Kubernetes may read it as a number: {}",
+        lines[at]
+    );
     if sha == PLACEHOLDER {
         // The comment right above says it is a placeholder and how to fill it.
-        let lines: Vec<&str> = text.lines().collect();
-        let at = lines
-            .iter()
-            .position(|l| l.trim_start().starts_with("sha256:"))
-            .expect("sha256 line");
         let comment: String = lines[..at]
             .iter()
             .rev()
