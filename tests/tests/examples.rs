@@ -8,6 +8,12 @@
 //! The configuration is extracted exactly as each proxy hands it to
 //! on_configure: Envoy's StringValue verbatim, Istio's pluginConfig as JSON,
 //! nginx's `proxy_wasm` argument after nginx's own unquoting.
+//!
+//! These tests read YAML as YAML 1.2. Kubernetes reads it as YAML 1.1, where
+//! unquoted `0000…`, `yes` or `off` are not strings: tests/istio
+//! (`make istio-test`) reads the Istio files the way Kubernetes does, checks
+//! that every unquoted value reads the same under both, and validates every
+//! object against Istio's CRD schemas.
 
 #[path = "examples/nginx_conf.rs"]
 mod nginx_conf;
