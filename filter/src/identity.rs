@@ -1,11 +1,14 @@
 //! Identity headers for the upstream service: claim values mapped to the
-//! configured header names. The adapter strips every configured name from
-//! the incoming request first (`header_names`), so a client cannot spoof them
-//! even when a claim is missing and the header is not set.
+//! configured header names, and the session headers (when the session was
+//! last validated, when its next revalidation is due). The adapter strips
+//! every configured name from the incoming request first (`header_names`,
+//! `SessionHeaders::names`), so a client cannot spoof them even when a claim
+//! is missing and the header is not set.
 
 use serde_json::Value;
 
-use crate::config::IdentityHeader;
+use crate::config::{IdentityHeader, SessionHeaders};
+use crate::revalidation::ValidationTimes;
 
 /// Longest header value sent; longer claim values are dropped.
 pub const MAX_VALUE_LEN: usize = 4096;
@@ -29,6 +32,23 @@ pub fn identity_headers(map: &[IdentityHeader], claims: &Value) -> Vec<(String, 
 /// Every configured header name, to strip from incoming requests.
 pub fn header_names(map: &[IdentityHeader]) -> Vec<&str> {
     map.iter().map(|entry| entry.header.as_str()).collect()
+}
+
+/// `(header, value)` pairs for the configured session headers: Unix time in
+/// whole seconds (truncated), like a JWT's `iat`/`exp`. `revalidate_at` is
+/// left out when revalidation is disabled.
+pub fn session_headers(map: &SessionHeaders, times: &ValidationTimes) -> Vec<(String, String)> {
+    let seconds = |ns: u64| (ns / 1_000_000_000).to_string();
+    let validated = map
+        .validated_at
+        .as_ref()
+        .map(|name| (name.clone(), seconds(times.validated_ns)));
+    let revalidate = map
+        .revalidate_at
+        .as_ref()
+        .zip(times.revalidate_ns)
+        .map(|(name, ns)| (name.clone(), seconds(ns)));
+    validated.into_iter().chain(revalidate).collect()
 }
 
 fn render(value: &Value) -> Option<String> {
@@ -131,6 +151,27 @@ mod tests {
         let names: Vec<&str> = out.iter().map(|(h, _)| h.as_str()).collect();
         assert_eq!(names, ["x-max", "x-tab"]);
         assert_eq!(identity_headers(&m, &json!(null)), []);
+    }
+
+    #[test]
+    fn session_headers_send_unix_seconds_and_only_what_is_configured() {
+        let times = ValidationTimes {
+            validated_ns: 1_700_000_000_999_999_999,
+            revalidate_ns: Some(1_700_000_060_999_999_999),
+        };
+        let both = SessionHeaders {
+            validated_at: Some("x-validated-at".into()),
+            revalidate_at: Some("x-revalidate-at".into()),
+        };
+        assert_eq!(
+            pairs(&session_headers(&both, &times)),
+            [("x-validated-at", "1700000000"), ("x-revalidate-at", "1700000060")]
+        );
+        let disabled = ValidationTimes { revalidate_ns: None, ..times };
+        assert_eq!(pairs(&session_headers(&both, &disabled)), [("x-validated-at", "1700000000")]);
+        let only_due = SessionHeaders { revalidate_at: Some("x-due".into()), ..SessionHeaders::default() };
+        assert_eq!(pairs(&session_headers(&only_due, &times)), [("x-due", "1700000060")]);
+        assert_eq!(session_headers(&SessionHeaders::default(), &times), []);
     }
 
     #[test]

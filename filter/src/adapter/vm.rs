@@ -12,7 +12,7 @@ use crate::metrics::Counter;
 use crate::reply::Rejection;
 use crate::revalidation::{
     admit, Admission, DenyReason, FollowerDecision, IdpAnswer, IdpCall, Job, JobContext, LeadTicket,
-    NonFatalReason, Outcome, Settled, Step, VmIdentity, Waiter, Waiters,
+    NonFatalReason, Outcome, Settled, Step, ValidationTimes, VmIdentity, Waiter, Waiters,
 };
 use crate::token::extract::cookie_header_without;
 use crate::token::{extract_token, DownstreamClaims, TokenCache, TokenError, Verifier};
@@ -105,9 +105,12 @@ impl Vm {
 
     pub fn on_request(&mut self, context_id: u32, end_of_stream: bool) -> RequestAction {
         let now = host::now_ns();
-        // Spoofed identity headers go first, whatever happens next.
+        // Spoofed identity and session headers go first, whatever happens next.
         for header in &self.cfg.identity_headers {
             let _ = host::remove_request_header(&header.header);
+        }
+        for name in self.cfg.session_headers.names() {
+            let _ = host::remove_request_header(name);
         }
         // With login, the request is read once: routing and the reply to a
         // request without a session (redirect or 401) need it.
@@ -139,13 +142,13 @@ impl Vm {
         };
         let store = ProxyStore;
         match admit(&self.cfg, &store, &self.identity, &claims.sub, &claims.sid, claims.iat_ns, now) {
-            Admission::Allow { claims: session_claims, warning } => {
+            Admission::Allow { claims: session_claims, times, warning } => {
                 match warning {
                     Some(reason) => self.note_allowed_despite(reason),
                     None => self.metrics.bump(Counter::Skipped),
                 }
                 let identity = session_claims.unwrap_or_else(|| claims.to_value());
-                self.set_upstream_headers(&identity);
+                self.set_upstream_headers(&identity, &times);
                 RequestAction::Continue
             }
             Admission::Deny(reason) => {
@@ -193,10 +196,10 @@ impl Vm {
         Ok(claims)
     }
 
-    /// The request is allowed: the upstream gets the identity headers and
-    /// never vigil's own credential (its Bearer header or session cookies),
-    /// which it has no use for and which would let it act as the user.
-    fn set_upstream_headers(&self, claims: &Value) {
+    /// The request is allowed: the upstream gets the identity and session
+    /// headers and never vigil's own credential (its Bearer header or session
+    /// cookies), which it has no use for and which would let it act as the user.
+    fn set_upstream_headers(&self, claims: &Value, times: &ValidationTimes) {
         if host::request_header(&self.cfg.downstream.header).is_some() {
             let _ = host::remove_request_header(&self.cfg.downstream.header);
         }
@@ -214,6 +217,9 @@ impl Vm {
             }
         }
         for (name, value) in crate::identity::identity_headers(&self.cfg.identity_headers, claims) {
+            let _ = host::set_request_header(&name, &value);
+        }
+        for (name, value) in crate::identity::session_headers(&self.cfg.session_headers, times) {
             let _ = host::set_request_header(&name, &value);
         }
     }
@@ -300,12 +306,12 @@ impl Vm {
             return;
         }
         match decision {
-            FollowerDecision::Resume { claims, warning } => {
+            FollowerDecision::Resume { claims, times, warning } => {
                 if let Some(reason) = warning {
                     self.note_allowed_despite(reason);
                 }
                 let identity = claims.unwrap_or_else(|| serde_json::json!({ "sub": waiter.sub }));
-                self.set_upstream_headers(&identity);
+                self.set_upstream_headers(&identity, &times);
                 let _ = hostcalls::resume_http_request();
             }
             FollowerDecision::Deny(reason) => {

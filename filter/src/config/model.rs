@@ -151,6 +151,26 @@ pub struct IdentityHeader {
     pub claim: String,
 }
 
+/// Headers telling the upstream when the session was last validated and when
+/// its next revalidation is due (`session_headers`). Each is off when `None`;
+/// incoming copies of a configured name are always stripped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionHeaders {
+    /// Lower-case header name for the last successful validation time.
+    pub validated_at: Option<String>,
+    /// Lower-case header name for the time the next revalidation is due.
+    pub revalidate_at: Option<String>,
+}
+
+impl SessionHeaders {
+    /// The configured names, to strip from incoming requests.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        [self.validated_at.as_deref(), self.revalidate_at.as_deref()]
+            .into_iter()
+            .flatten()
+    }
+}
+
 /// The whole validated plugin configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -167,6 +187,7 @@ pub struct Config {
     pub downstream: DownstreamConfig,
     pub rules: AuthorizationRules,
     pub identity_headers: Vec<IdentityHeader>,
+    pub session_headers: SessionHeaders,
     /// Prefix of every shared-data key and queue name.
     pub shared_data_prefix: String,
     /// Number of session slots in shared data (the memory bound).

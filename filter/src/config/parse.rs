@@ -161,6 +161,11 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
     let rules = rules(raw.rules.unwrap_or_default())?;
     let identity_headers =
         identity_headers(raw.identity_headers.unwrap_or_default(), &downstream.header)?;
+    let session_headers = session_headers(
+        raw.session_headers.unwrap_or_default(),
+        &identity_headers,
+        &downstream.header,
+    )?;
     Ok(Config {
         revalidate_interval,
         revalidate_timeout,
@@ -171,6 +176,7 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
         downstream,
         rules,
         identity_headers,
+        session_headers,
         shared_data_prefix,
         max_sessions,
         revocation_buckets,
@@ -636,6 +642,41 @@ fn identity_headers(
         out.push(IdentityHeader { header, claim });
     }
     Ok(out)
+}
+
+/// `session_headers`: valid, unreserved names, none already used by an
+/// identity header or by the other time (one header, one value).
+fn session_headers(
+    raw: RawSessionHeaders,
+    identity: &[IdentityHeader],
+    token_header: &str,
+) -> Result<SessionHeaders> {
+    let mut taken: Vec<&str> = identity.iter().map(|h| h.header.as_str()).collect();
+    for (field, name) in [
+        ("validated_at", raw.validated_at.as_deref()),
+        ("revalidate_at", raw.revalidate_at.as_deref()),
+    ] {
+        let Some(name) = name else { continue };
+        let key = format!("session_headers.{field}");
+        header_name(&key, name)?;
+        if RESERVED_HEADERS.contains(&name) || name == token_header {
+            return Err(ConfigError::new(
+                key,
+                "reserved header (credentials, framing or hop-by-hop)",
+            ));
+        }
+        if taken.contains(&name) {
+            return Err(ConfigError::new(
+                key,
+                format!("header {name:?} is already set by identity_headers or session_headers"),
+            ));
+        }
+        taken.push(name);
+    }
+    Ok(SessionHeaders {
+        validated_at: raw.validated_at,
+        revalidate_at: raw.revalidate_at,
+    })
 }
 
 /// RFC 9110 `tchar`.

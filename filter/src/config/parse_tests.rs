@@ -552,6 +552,81 @@ fn identity_header_names_are_checked() {
 }
 
 #[test]
+fn session_headers_are_off_by_default_and_parsed_when_set() {
+    let config = parse_value(&base()).unwrap();
+    assert_eq!(config.session_headers, SessionHeaders::default());
+    assert_eq!(config.session_headers.names().count(), 0);
+    let mut value = base();
+    set(&mut value, "identity_headers", json!({"x-user": "sub"}));
+    set(
+        &mut value,
+        "session_headers",
+        json!({"validated_at": "x-validated-at", "revalidate_at": "x-revalidate-at"}),
+    );
+    let config = parse_value(&value).unwrap();
+    assert_eq!(
+        config.session_headers.validated_at.as_deref(),
+        Some("x-validated-at")
+    );
+    let names: Vec<&str> = config.session_headers.names().collect();
+    assert_eq!(names, ["x-validated-at", "x-revalidate-at"]);
+    set(&mut value, "session_headers", json!({"revalidate_at": "x-due"}));
+    let config = parse_value(&value).unwrap();
+    let names: Vec<&str> = config.session_headers.names().collect();
+    assert_eq!(names, ["x-due"]);
+    set(&mut value, "session_headers", json!({}));
+    assert_eq!(
+        parse_value(&value).unwrap().session_headers,
+        SessionHeaders::default()
+    );
+}
+
+#[test]
+fn session_header_names_are_checked() {
+    for (bad, problem) in [
+        ("X-Validated", "header names must be lower-case"),
+        (":path", "not a valid header name"),
+        ("", "not a valid header name"),
+        ("authorization", "reserved header"),
+        ("cookie", "reserved header"),
+        ("content-length", "reserved header"),
+    ] {
+        let line = error_of(|v| set(v, "session_headers", json!({ "validated_at": bad })));
+        assert!(
+            line.starts_with(&format!(
+                "config key `session_headers.validated_at`: {problem}"
+            )),
+            "{line}"
+        );
+    }
+    let line = error_of(|v| {
+        set(v, "downstream.header", json!("x-token"));
+        set(v, "session_headers", json!({"revalidate_at": "x-token"}));
+    });
+    assert!(line.contains("reserved header"), "{line}");
+    // One header, one value: no clash with an identity header or the other time.
+    let line = error_of(|v| {
+        set(v, "identity_headers", json!({"x-user": "sub"}));
+        set(v, "session_headers", json!({"validated_at": "x-user"}));
+    });
+    assert!(
+        line.starts_with("config key `session_headers.validated_at`: header \"x-user\" is already set"),
+        "{line}"
+    );
+    let line = error_of(|v| {
+        set(v, "session_headers", json!({"validated_at": "x-t", "revalidate_at": "x-t"}));
+    });
+    assert!(
+        line.starts_with("config key `session_headers.revalidate_at`: header \"x-t\" is already set"),
+        "{line}"
+    );
+    let line = error_of(|v| set(v, "session_headers", json!({"expires_at": "x-e"})));
+    assert!(line.contains("session_headers.expires_at"), "{line}");
+    let line = error_of(|v| set(v, "session_headers", json!({"validated_at": 1})));
+    assert!(line.contains("session_headers.validated_at"), "{line}");
+}
+
+#[test]
 fn rule_values_are_checked() {
     assert!(
         error_of(|v| set(v, "rules", json!({"allowed_email_domains": ["@x.com"]})))

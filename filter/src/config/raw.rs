@@ -59,6 +59,9 @@ pub struct RawConfig {
     pub rules: Option<RawRules>,
     /// Header name (lower-case) -> claim name sent to the upstream service.
     pub identity_headers: Option<BTreeMap<String, String>>,
+    /// Headers sent to the upstream service with the session's validation
+    /// times, Unix seconds (default: none).
+    pub session_headers: Option<RawSessionHeaders>,
     /// Login, callback and logout served by vigil (default: none).
     pub login: Option<RawLogin>,
 }
@@ -247,6 +250,18 @@ pub struct RawRules {
     pub required_groups: Option<Vec<String>>,
     /// Require `email_verified` to be true (default false).
     pub require_email_verified: Option<bool>,
+}
+
+/// `session_headers` section: the header name (lower-case) for each time.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawSessionHeaders {
+    /// Header carrying the session's last successful validation (Unix seconds).
+    pub validated_at: Option<String>,
+    /// Header carrying when the next revalidation is due (Unix seconds; not
+    /// sent when revalidation is disabled).
+    pub revalidate_at: Option<String>,
 }
 
 /// The JSON Schema (draft 2020-12) of [`RawConfig`], pretty-printed.

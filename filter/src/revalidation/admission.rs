@@ -8,7 +8,9 @@
 use serde_json::Value;
 
 use super::classify::NonFatalReason;
-use super::policy::{cached_verdict, nanos, non_fatal_verdict, DenyReason, Verdict};
+use super::policy::{
+    cached_verdict, nanos, non_fatal_verdict, DenyReason, ValidationTimes, Verdict,
+};
 use crate::config::Config;
 use crate::session::{
     claim_lease, is_revoked, parse_sid, read_session, session_key, update_session, Change,
@@ -56,6 +58,7 @@ pub struct FollowTicket {
 pub enum Admission {
     Allow {
         claims: Option<Value>,
+        times: ValidationTimes,
         warning: Option<NonFatalReason>,
     },
     Deny(DenyReason),
@@ -69,7 +72,15 @@ pub enum Admission {
 impl From<Verdict> for Admission {
     fn from(verdict: Verdict) -> Self {
         match verdict {
-            Verdict::Allow { claims, warning } => Admission::Allow { claims, warning },
+            Verdict::Allow {
+                claims,
+                times,
+                warning,
+            } => Admission::Allow {
+                claims,
+                times,
+                warning,
+            },
             Verdict::Deny(reason) => Admission::Deny(reason),
         }
     }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use super::admission::{lease_attempt, unusable_reason, LeadTicket, LeaseAttempt, VmIdentity};
 use super::classify::NonFatalReason;
-use super::policy::{nanos, non_fatal_verdict, result_verdict, DenyReason, Verdict};
+use super::policy::{
+    nanos, non_fatal_verdict, result_verdict, DenyReason, ValidationTimes, Verdict,
+};
 use crate::config::Config;
 use crate::session::{read_session, session_key, Session, SessionId};
 use crate::store::SharedStore;
@@ -16,6 +18,7 @@ pub enum FollowerDecision {
     /// A result arrived: continue the request.
     Resume {
         claims: Option<serde_json::Value>,
+        times: ValidationTimes,
         warning: Option<NonFatalReason>,
     },
     /// A result arrived (or the session is gone): 401.
@@ -33,7 +36,15 @@ pub enum FollowerDecision {
 impl From<Verdict> for FollowerDecision {
     fn from(verdict: Verdict) -> Self {
         match verdict {
-            Verdict::Allow { claims, warning } => FollowerDecision::Resume { claims, warning },
+            Verdict::Allow {
+                claims,
+                times,
+                warning,
+            } => FollowerDecision::Resume {
+                claims,
+                times,
+                warning,
+            },
             Verdict::Deny(reason) => FollowerDecision::Deny(reason),
         }
     }

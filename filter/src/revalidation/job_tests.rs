@@ -147,6 +147,10 @@ fn fresh_sessions_pass_without_writing() {
         f.admit(&f.a, T0 + 59 * SECOND),
         Admission::Allow {
             claims: Some(json!({"sub": "alice"})),
+            times: ValidationTimes {
+                validated_ns: T0,
+                revalidate_ns: Some(T0 + 60 * SECOND)
+            },
             warning: None
         }
     );
@@ -227,6 +231,11 @@ fn success_without_refresh_records_validation_and_wakes_other_vms() {
         f.follower(&f.b, 0, DUE + 11 * SECOND, DUE + 2 * SECOND),
         FollowerDecision::Resume {
             claims: Some(json!({"sub":"alice","email":"a@x"})),
+            // The new validation time, and the next one an interval later.
+            times: ValidationTimes {
+                validated_ns: DUE + SECOND,
+                revalidate_ns: Some(DUE + 61 * SECOND)
+            },
             warning: None
         }
     );
@@ -447,6 +456,11 @@ fn non_fatal_under_allow_records_failure_and_passes_with_warning() {
     );
     let warned = Admission::Allow {
         claims: Some(json!({"sub": "alice"})),
+        // The last success stays; the retry is one interval after the failure.
+        times: ValidationTimes {
+            validated_ns: T0,
+            revalidate_ns: Some(DUE + 1 + 60 * SECOND),
+        },
         warning: Some(NonFatalReason::ServerError),
     };
     assert_eq!(f.admit(&f.b, DUE + 30 * SECOND), warned);
@@ -560,6 +574,11 @@ fn follower_waits_then_times_out_under_the_policy() {
         f.follower(&f.b, 0, deadline, deadline),
         FollowerDecision::Timeout(Verdict::Allow {
             claims: Some(json!({"sub": "alice"})),
+            // Overdue: the revalidation has not finished.
+            times: ValidationTimes {
+                validated_ns: T0,
+                revalidate_ns: Some(T0 + 60 * SECOND)
+            },
             warning: Some(NonFatalReason::Timeout)
         })
     );

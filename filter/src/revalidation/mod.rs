@@ -20,7 +20,7 @@ pub mod policy;
 pub use admission::{admit, Admission, FollowTicket, LeadTicket, VmIdentity};
 pub use followers::{follower_decision, FollowerDecision, Settled, Waiter, Waiters};
 pub use job::{CallKind, Finished, IdpCall, Job, JobContext, Outcome, RuleCheck, Step};
-pub use policy::{DenyReason, Verdict};
+pub use policy::{DenyReason, ValidationTimes, Verdict};
 
 #[cfg(test)]
 mod churn_tests;

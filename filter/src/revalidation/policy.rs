@@ -39,13 +39,42 @@ impl DenyReason {
     }
 }
 
+/// When the session was last validated and when its next revalidation is
+/// due, as the record used for a verdict says (the session headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidationTimes {
+    /// Last successful validation (the login counts), proxy clock ns.
+    pub validated_ns: u64,
+    /// When a request next triggers a revalidation: one interval after the
+    /// last success, or after a non-fatal failure recorded since (the retry
+    /// waits for it). `None` when revalidation is disabled. May be in the
+    /// past (a request let through while its revalidation is overdue).
+    pub revalidate_ns: Option<u64>,
+}
+
+impl ValidationTimes {
+    pub(crate) fn of(cfg: &Config, record: &Session) -> ValidationTimes {
+        let interval = nanos(cfg.revalidate_interval);
+        let last_attempt = match recorded_failure(record) {
+            Some((_, at_ns)) => at_ns,
+            None => record.validated_ns,
+        };
+        ValidationTimes {
+            validated_ns: record.validated_ns,
+            revalidate_ns: (interval != 0).then(|| last_attempt.saturating_add(interval)),
+        }
+    }
+}
+
 /// The answer for one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Continue; `claims` are the last userinfo claims (identity headers);
-    /// `warning` is set when passing despite a non-fatal failure.
+    /// Continue; `claims` are the last userinfo claims (identity headers),
+    /// `times` the record's validation times (session headers); `warning`
+    /// is set when passing despite a non-fatal failure.
     Allow {
         claims: Option<Value>,
+        times: ValidationTimes,
         warning: Option<NonFatalReason>,
     },
     Deny(DenyReason),
@@ -73,6 +102,7 @@ pub(crate) fn non_fatal_verdict(
         FailurePolicy::Allow if is_stale(cfg, record, now_ns) => Verdict::Deny(DenyReason::Stale),
         FailurePolicy::Allow => Verdict::Allow {
             claims: record.claims.clone(),
+            times: ValidationTimes::of(cfg, record),
             warning: Some(reason),
         },
     }
@@ -94,6 +124,7 @@ pub(crate) fn result_verdict(cfg: &Config, record: &Session, now_ns: u64) -> Ver
         Some((reason, _)) => non_fatal_verdict(cfg, record, reason, now_ns),
         None => Verdict::Allow {
             claims: record.claims.clone(),
+            times: ValidationTimes::of(cfg, record),
             warning: None,
         },
     }
@@ -106,6 +137,7 @@ pub(crate) fn cached_verdict(cfg: &Config, record: &Session, now_ns: u64) -> Opt
     let interval = nanos(cfg.revalidate_interval);
     let fresh = Verdict::Allow {
         claims: record.claims.clone(),
+        times: ValidationTimes::of(cfg, record),
         warning: None,
     };
     if interval == 0 || now_ns.saturating_sub(record.validated_ns) < interval {
@@ -169,6 +201,51 @@ mod tests {
             result_verdict(&cfg, &s, 62 * SECOND),
             Verdict::Deny(DenyReason::Failed(NonFatalReason::ServerError))
         );
+    }
+
+    #[test]
+    fn validation_times_follow_the_last_success_or_the_failure_since() {
+        let mut cfg = test_config();
+        let mut s = sample_session("n", "a", 7 * SECOND);
+        let times = |cfg: &Config, s: &Session| ValidationTimes::of(cfg, s);
+        assert_eq!(
+            times(&cfg, &s),
+            ValidationTimes {
+                validated_ns: 7 * SECOND,
+                revalidate_ns: Some(67 * SECOND)
+            }
+        );
+        // A non-fatal failure after the success: the retry waits one interval
+        // after it; the last success stays what it was.
+        s.failure = Some(Failure {
+            class: "timeout".into(),
+            at_ns: 70 * SECOND,
+        });
+        assert_eq!(
+            times(&cfg, &s),
+            ValidationTimes {
+                validated_ns: 7 * SECOND,
+                revalidate_ns: Some(130 * SECOND)
+            }
+        );
+        // A success after that failure: the failure no longer counts.
+        s.validated_ns = 80 * SECOND;
+        assert_eq!(times(&cfg, &s).revalidate_ns, Some(140 * SECOND));
+        cfg.revalidate_interval = Duration::ZERO;
+        assert_eq!(times(&cfg, &s).revalidate_ns, None);
+        // Every allowing verdict carries the times of the record it read.
+        cfg.revalidate_interval = Duration::from_secs(60);
+        let expected = times(&cfg, &s);
+        for verdict in [
+            cached_verdict(&cfg, &s, 81 * SECOND),
+            Some(result_verdict(&cfg, &s, 81 * SECOND)),
+            Some(non_fatal_verdict(&cfg, &s, NonFatalReason::Reset, 81 * SECOND)),
+        ] {
+            match verdict {
+                Some(Verdict::Allow { times, .. }) => assert_eq!(times, expected),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

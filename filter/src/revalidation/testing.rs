@@ -48,6 +48,7 @@ pub(crate) fn test_config() -> Config {
         },
         rules: AuthorizationRules::default(),
         identity_headers: Vec::new(),
+        session_headers: Default::default(),
         shared_data_prefix: "vigil:".to_owned(),
         max_sessions: 10_000,
         revocation_buckets: 1024,
