@@ -516,6 +516,21 @@ fn a_browser_that_leaves_during_the_callback_creates_no_session() {
 }
 
 #[test]
+fn after_a_login_the_session_headers_carry_the_login_time() {
+    let mut h = H::new(2, json!({ "session_headers": { "validated_at": "x-vigil-validated-at", "revalidate_at": "x-vigil-revalidate-at" } }));
+    let before_s = h.sim.now_ns() / 1_000_000_000;
+    let token = h.login(0, "alice");
+    let after_s = h.sim.now_ns() / 1_000_000_000;
+    let outcome = h.page(1, "/app", Some(&token));
+    let header = |name: &str| -> u64 {
+        outcome.upstream_header(name).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name}: {outcome:?}"))
+    };
+    let validated = header("x-vigil-validated-at");
+    assert!((before_s..=after_s).contains(&validated), "{before_s} <= {validated} <= {after_s}");
+    assert_eq!(header("x-vigil-revalidate-at"), validated + 60, "one revalidate_interval later");
+}
+
+#[test]
 fn the_whole_life_cycle_works_on_nginx_without_queue_notifications() {
     let mut h = H::on(Profile::Nginx, 2, json!({ "wake_queues": false }));
     h.sim.advance(Duration::from_secs(1));

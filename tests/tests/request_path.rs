@@ -58,6 +58,74 @@ fn spoofed_identity_headers_are_stripped_even_when_the_request_is_rejected_later
     assert_invalid_token(&f.sim.outcome(s), "no token");
 }
 
+const VALIDATED_AT: &str = "x-vigil-validated-at";
+const REVALIDATE_AT: &str = "x-vigil-revalidate-at";
+
+fn session_headers() -> serde_json::Value {
+    json!({ "session_headers": { "validated_at": VALIDATED_AT, "revalidate_at": REVALIDATE_AT } })
+}
+
+/// The request as a client trying to spoof the session headers sends it.
+fn spoofing(token: &str) -> Request {
+    Request::get("/api")
+        .header("authorization", format!("Bearer {token}"))
+        .header("X-Vigil-Validated-At", "9999999999")
+        .header(VALIDATED_AT, "1")
+        .header(REVALIDATE_AT, "9999999999")
+}
+
+#[test]
+fn session_headers_carry_the_login_time_and_the_next_revalidation_in_unix_seconds() {
+    let mut f = Fixture::new(session_headers());
+    let login_s = f.now_ns() / SECOND_NS;
+    let login = f.login(user("alice"));
+    f.advance(std::time::Duration::from_secs(5));
+    let s = f.sim.send(1, spoofing(&login.token));
+    let outcome = f.sim.outcome(s);
+    let upstream = outcome.upstream_request().unwrap_or_else(|| panic!("not forwarded: {outcome:?}"));
+    // One value each, vigil's: the login, and one revalidate_interval (60 s) later.
+    assert_eq!(upstream.header_values(VALIDATED_AT), [login_s.to_string()]);
+    assert_eq!(upstream.header_values(REVALIDATE_AT), [(login_s + 60).to_string()]);
+    assert_eq!(outcome.upstream_header("x-vigil-sub").as_deref(), Some("alice"), "identity headers still sent");
+    assert_eq!(f.sim.callouts().len(), 0);
+}
+
+#[test]
+fn spoofed_session_headers_are_stripped_on_every_path() {
+    // Rejected: no token (the copies are removed before the token is read).
+    let mut f = Fixture::new(session_headers());
+    let s = f.sim.send(0, Request::get("/").header(VALIDATED_AT, "1").header(REVALIDATE_AT, "2"));
+    assert_invalid_token(&f.sim.outcome(s), "no token");
+    // Revalidation disabled: revalidate_at is never set, so a client's copy
+    // would reach the upstream if it were not stripped first.
+    let mut f = Fixture::new(vigil_tests::merge(session_headers(), json!({ "revalidate_interval": "0" })));
+    let login_s = f.now_ns() / SECOND_NS;
+    let login = f.login(user("alice"));
+    let s = f.sim.send(2, spoofing(&login.token));
+    let outcome = f.sim.outcome(s);
+    let upstream = outcome.upstream_request().unwrap_or_else(|| panic!("not forwarded: {outcome:?}"));
+    assert_eq!(upstream.header_values(VALIDATED_AT), [login_s.to_string()]);
+    assert!(upstream.header_values(REVALIDATE_AT).is_empty(), "{upstream:?}");
+    // Only validated_at configured: the other name is an ordinary header.
+    let mut f = Fixture::new(json!({ "session_headers": { "validated_at": VALIDATED_AT } }));
+    let login = f.login(user("alice"));
+    let s = f.sim.send(3, spoofing(&login.token));
+    let upstream = f.sim.outcome(s).upstream_request().cloned().expect("forwarded");
+    assert_eq!(upstream.header_values(VALIDATED_AT).len(), 1);
+    assert_eq!(upstream.header_values(REVALIDATE_AT), ["9999999999"]);
+}
+
+#[test]
+fn without_session_headers_nothing_changes() {
+    let mut f = Fixture::new(json!({}));
+    let login = f.login(user("alice"));
+    let s = f.sim.send(0, spoofing(&login.token));
+    let upstream = f.sim.outcome(s).upstream_request().cloned().expect("forwarded");
+    // Not vigil's headers in this configuration: passed on as sent.
+    assert_eq!(upstream.header_values(VALIDATED_AT), ["9999999999", "1"]);
+    assert_eq!(upstream.header_values(REVALIDATE_AT), ["9999999999"]);
+}
+
 #[test]
 fn bad_tokens_get_401_invalid_token_and_no_idp_call() {
     let mut f = Fixture::new(json!({}));

@@ -2,7 +2,7 @@
 //! classification table, both failure policies, the timeout, the staleness
 //! bound, refresh-token rotation and the rotation race guard.
 
-use host_sim::{Outcome, Profile};
+use host_sim::{Outcome, Profile, Request};
 use serde_json::json;
 use std::time::Duration;
 use vigil_tests::fixture::{user, Fixture, Login, Options, SECOND_NS};
@@ -61,6 +61,64 @@ fn a_due_session_revalidates_once_then_is_fresh_again() {
     assert_eq!(userinfo.method(), "GET");
     assert_eq!(userinfo.header(":authority"), Some("idp.test"));
     assert!(userinfo.header("authorization").unwrap_or_default().starts_with("Bearer at-"));
+}
+
+/// `(validated_at, revalidate_at)` as the upstream received them (one value each).
+fn session_header_values(outcome: &Outcome) -> (String, String) {
+    let upstream = outcome.upstream_request().unwrap_or_else(|| panic!("not forwarded: {outcome:?}"));
+    let one = |name: &str| match upstream.header_values(name)[..] {
+        [value] => value.to_string(),
+        ref other => panic!("{name}: {other:?}"),
+    };
+    (one("x-vigil-validated-at"), one("x-vigil-revalidate-at"))
+}
+
+#[test]
+fn session_headers_carry_the_new_validation_time_after_a_revalidation() {
+    let mut f = Fixture::new(json!({
+        "on_failure": "allow",
+        "session_headers": { "validated_at": "x-vigil-validated-at", "revalidate_at": "x-vigil-revalidate-at" }
+    }));
+    let login_s = f.now_ns() / SECOND_NS;
+    let login = f.login(user("alice"));
+    let spoofed = |login: &Login| {
+        Request::get("/api")
+            .header("authorization", format!("Bearer {}", login.token))
+            .header("x-vigil-validated-at", "9999999999")
+            .header("x-vigil-revalidate-at", "9999999999")
+    };
+    let s = f.sim.send(3, spoofed(&login));
+    let first = session_header_values(&f.sim.outcome(s));
+    assert_eq!(first, (login_s.to_string(), (login_s + 60).to_string()));
+    // Due: the leader (VM 0) and a follower on another VM (VM 1) wait for
+    // the same revalidation; both resume with the new validation time.
+    f.advance(INTERVAL);
+    let leader = f.sim.send(0, spoofed(&login));
+    let follower = f.sim.send(1, spoofed(&login));
+    assert!(f.sim.outcome(leader).is_paused() && f.sim.outcome(follower).is_paused());
+    f.advance(Duration::from_millis(100));
+    assert_eq!(f.idp.userinfo_calls(), 1);
+    let validated_ns = f.session(&login).unwrap().validated_ns;
+    assert!(validated_ns >= (login_s + 61) * SECOND_NS, "revalidated now, not at login");
+    let validated_s = validated_ns / SECOND_NS;
+    let expected = (validated_s.to_string(), (validated_ns / SECOND_NS + 60).to_string());
+    for (who, s) in [("leader", leader), ("follower", follower)] {
+        assert_eq!(session_header_values(&f.sim.outcome(s)), expected, "{who}");
+    }
+    // Fresh again: the same values without IdP traffic.
+    f.advance(Duration::from_secs(30));
+    let s = f.sim.send(2, spoofed(&login));
+    assert_eq!(session_header_values(&f.sim.outcome(s)), expected);
+    // A non-fatal failure under allow: the last success stays, and the next
+    // attempt is one interval after the failure.
+    f.advance(INTERVAL);
+    f.idp.inject(USERINFO_PATH, Fault::Status(503, ""), 1);
+    let s = f.sim.send(2, spoofed(&login));
+    f.advance(Duration::from_millis(100));
+    let outcome = f.sim.outcome(s);
+    assert_eq!(f.sim.metric("vigil.revalidation.nonfatal_allowed"), Some(1), "{outcome:?}");
+    let failed_ns = f.session(&login).unwrap().failure.expect("failure recorded").at_ns;
+    assert_eq!(session_header_values(&outcome), (validated_s.to_string(), (failed_ns / SECOND_NS + 60).to_string()));
 }
 
 #[test]
