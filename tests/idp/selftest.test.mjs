@@ -526,6 +526,41 @@ test('echo upstream reports method, path and headers; HTML for browsers', T, asy
   }
 });
 
+test('echo upstream page: who is signed in, the session times and a log-out form first, every value escaped', T, async () => {
+  const echo = await spawnReady(ECHO);
+  try {
+    const now = Math.floor(Date.now() / 1000);
+    const headers = {
+      accept: 'text/html',
+      'x-user-sub': '<img src=x onerror=alert(1)>',
+      'x-user-email': 'alice@example.test',
+      'x-user-groups': 'staff,"admins"',
+      'x-vigil-validated-at': String(now - 4),
+      'x-vigil-revalidate-at': String(now + 56),
+    };
+    const { body } = await request(`${echo.ready.url}/app`, { headers });
+    const identity = body.indexOf('id="identity"');
+    assert.ok(identity !== -1 && identity < body.indexOf('id="headers"'), 'the identity panel comes before the header table');
+    assert.ok(!body.includes('<img'), 'header values are escaped');
+    assert.match(body, /id="subject"[^>]*>&#60;img src=x onerror=alert\(1\)&#62;</);
+    assert.match(body, /id="email">alice@example\.test</);
+    assert.match(body, /<span class="chip">staff<\/span> <span class="chip">&#34;admins&#34;<\/span>/);
+    const utc = (s) => new Date(s * 1000).toISOString().replace('T', ' ').replace('.000Z', ' UTC');
+    assert.match(body, new RegExp(`id="validated-at"><time [^>]*>${utc(now - 4)}</time> <span [^>]*>\\(\\d s ago\\)`));
+    assert.match(body, new RegExp(`id="revalidate-at"><time [^>]*>${utc(now + 56)}</time> <span [^>]*>\\(in 5\\d s\\)`));
+    assert.match(body, /<form id="logout" method="post" action="\/oauth2\/logout"><button type="submit">Log out<\/button><\/form>/);
+    // Not through vigil: no identity, no log-out button; the JSON answer keeps its shape.
+    const anonymous = await request(`${echo.ready.url}/app`, { headers: { accept: 'text/html' } });
+    assert.match(anonymous.body, /Nobody is signed in/);
+    assert.ok(!anonymous.body.includes('id="logout"'));
+    const json = JSON.parse((await request(`${echo.ready.url}/app`, { headers: { ...headers, accept: 'application/json' } })).body);
+    assert.deepEqual(Object.keys(json), ['method', 'path', 'headers', 'requests', 'bodyBytes', 'bodySha256', 'body']);
+    assert.equal(json.headers['x-user-sub'], headers['x-user-sub']);
+  } finally {
+    assert.deepEqual(await echo.stop(), { code: 0, signal: null });
+  }
+});
+
 test('SIGTERM stops the provider cleanly even with a request hanging', T, async () => {
   const other = await spawnReady(PROVIDER, ['--redirect-uri', REDIRECT_URI]);
   await control(other.ready.control, 'POST', '/faults', { path: '/*', kind: 'hang' });

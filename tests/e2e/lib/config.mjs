@@ -15,6 +15,12 @@ export const IDENTITY_HEADERS = {
   'x-user-groups': 'groups',
 };
 
+// When vigil last validated the session and when the next revalidation is due (Unix seconds).
+export const SESSION_HEADERS = {
+  validated_at: 'x-vigil-validated-at',
+  revalidate_at: 'x-vigil-revalidate-at',
+};
+
 export function signingKey() {
   const { privateKey } = generateKeyPairSync('ed25519');
   return { kid: 'e2e', alg: 'EdDSA', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }) };
@@ -43,6 +49,7 @@ export function vigilConfig({ proxyUrl, issuer, clientId, scopes, overrides = {}
       cookie_name: COOKIE_NAME,
     },
     identity_headers: IDENTITY_HEADERS,
+    session_headers: SESSION_HEADERS,
     login: {
       redirect_uri: `${proxyUrl}${CALLBACK_PATH}`,
       scopes: scopes ?? ['openid', 'profile', 'email', 'groups', 'offline_access'],

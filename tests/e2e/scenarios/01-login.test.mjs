@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startStack } from '../lib/stack.mjs';
 import { mustLogin, figure } from '../lib/session.mjs';
 import { send, burstOverWorkers, withCookie, withBearer, JSON_ACCEPT, PAGE_ACCEPT } from '../lib/http.mjs';
-import { CALLBACK_PATH, COOKIE_NAME } from '../lib/config.mjs';
+import { CALLBACK_PATH, COOKIE_NAME, SESSION_HEADERS } from '../lib/config.mjs';
 
 describe('scenario 1: login, cookie, identity headers', () => {
   let stack;
@@ -44,6 +44,7 @@ describe('scenario 1: login, cookie, identity headers', () => {
 
   it('logs in through the real IdP and forwards the identity headers, never the spoofed ones', async (t) => {
     await stack.control('POST', '/counters/reset');
+    const loginStartS = Math.floor(Date.now() / 1000);
     const session = await mustLogin(proxy, { user: 'alice', path: '/app/home?tab=1' });
     const { cookie } = session;
     assert.equal(cookie.httpOnly, true, 'the session cookie must be HttpOnly');
@@ -55,7 +56,10 @@ describe('scenario 1: login, cookie, identity headers', () => {
     assert.equal(counters.token.byGrantType.authorization_code?.ok, 1, 'one code exchange');
     figure(t, 's1.login', { hops: session.hops.length, ms: Math.round(session.ms) });
 
-    const spoofed = { 'x-user-sub': 'mallory', 'x-user-email': 'mallory@evil.test', 'x-user-groups': 'admins' };
+    const spoofed = {
+      'x-user-sub': 'mallory', 'x-user-email': 'mallory@evil.test', 'x-user-groups': 'admins',
+      [SESSION_HEADERS.validated_at]: '9999999999', [SESSION_HEADERS.revalidate_at]: '9999999999',
+    };
     for (const headers of [withCookie(session.token, spoofed), withBearer(session.token, spoofed)]) {
       const res = await send(`${proxy.url}/api/whoami`, { headers });
       assert.equal(res.status, 200, res.body);
@@ -64,6 +68,10 @@ describe('scenario 1: login, cookie, identity headers', () => {
       assert.equal(seen['x-user-email'], 'alice@example.test');
       assert.deepEqual(seen['x-user-groups'].split(',').sort(), ['admins', 'staff']);
       assert.equal(res.json.path, '/api/whoami');
+      // The session headers: the login (or a revalidation since, 1 s interval), and one interval later.
+      const validated = Number(seen[SESSION_HEADERS.validated_at]);
+      assert.ok(validated >= loginStartS && validated <= Date.now() / 1000, `validated at ${validated}, login at ${loginStartS}`);
+      assert.equal(Number(seen[SESSION_HEADERS.revalidate_at]), validated + 1);
     }
   });
 

@@ -59,6 +59,10 @@ describe('a real browser', { skip }, () => {
     await page.getByRole('heading', { name: 'Hello from the upstream app' }).waitFor();
     const sub = await page.locator('#headers tr', { hasText: 'x-user-sub' }).locator('td').nth(1).textContent();
     assert.equal(sub, 'alice');
+    // Above the table: who is signed in, the session's validation times, a log-out button.
+    assert.equal(await page.locator('#identity #subject').textContent(), 'alice');
+    assert.match(await page.locator('#identity #validated-at').textContent(), / UTC \(\d+ s ago\)$/);
+    await page.locator('#identity #logout button', { hasText: 'Log out' }).waitFor();
 
     const cookie = (await context.cookies(proxy.url)).find((c) => c.name === COOKIE_NAME);
     assert.ok(cookie, 'the session cookie is set');
