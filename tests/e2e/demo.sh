@@ -104,10 +104,11 @@ cat <<EOF
 
   vigil demo: proxy-wasm filter dist/vigil.wasm in $PROXY_DESC, revalidation every $INTERVAL
 
-  Open   $PROXY/   (an upstream app that shows the headers it received, behind vigil)
+  Open   $PROXY/   (an upstream app behind vigil: who is signed in, when the session was last validated and
+                     is next due, a log-out button, then every header it received)
   Log in as one of:
 $users
-  Log out         $PROXY/oauth2/logout
+  Log out         the page's button (POST $PROXY/oauth2/logout)
   Deprovision     curl -X POST $CONTROL/users/alice/deprovision    (denied within $INTERVAL)
   Re-enable       curl -X POST $CONTROL/users/alice/enable
   Back-channel    curl -X POST $CONTROL/users/alice/backchannel-logout    (denied at once)
