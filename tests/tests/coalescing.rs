@@ -6,9 +6,10 @@ use host_sim::{Outcome, Profile, Request};
 use serde_json::json;
 use std::time::Duration;
 use vigil_tests::fixture::{user, Fixture, Options};
-use vigil_tests::idp::{Fault, USERINFO_PATH};
+use vigil_tests::idp::{Fault, TOKEN_PATH, USERINFO_PATH};
 
 const INTERVAL: Duration = Duration::from_secs(61);
+const MS: u64 = 1_000_000;
 
 fn burst(profile: Profile, seed: u64) {
     let mut f = Fixture::with(Options { profile, seed, workers: 4, config_patch: json!({}) });
@@ -58,6 +59,50 @@ fn followers_never_wait_past_the_timeout() {
     for s in &streams {
         assert_eq!(f.sim.outcome(*s).status(), Some(401), "{:?}", f.sim.outcome(*s));
     }
+}
+
+#[test]
+fn every_waiter_of_a_hanging_refresh_is_answered_at_its_own_deadline_on_every_worker() {
+    // The case measured in real Envoy 1.40 (issue 9): `revalidate_timeout` 2 s, `allow`, 4 workers, a token
+    // endpoint that never answers, 20 requests of one due session. Each is answered 2.00-2.05 s after it arrived:
+    // at the first tick of its own VM after its own deadline (`poll_interval` 50 ms). The refresh call is given one
+    // more timeout (a late answer is still stored), so no result wakes anyone at the deadline; only the ticks do.
+    let mut f = Fixture::new(json!({ "on_failure": "allow", "revalidate_timeout": "2s" }));
+    f.idp.set_access_ttl(20);
+    let login = f.login(user("alice"));
+    f.idp.inject(TOKEN_PATH, Fault::Hang, 1);
+    f.advance(INTERVAL);
+    // Arrivals 3 ms apart, round robin over the workers: every VM has waiters, none shares another's deadline.
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push((f.get(i % 4, &login.token), f.now_ns()));
+        f.advance(Duration::from_millis(3));
+    }
+    let first = sent[0].1;
+    f.sim.advance_to(first + 1_990 * MS);
+    assert!(sent.iter().all(|(s, _)| f.sim.outcome(*s).is_paused()), "answered before its deadline");
+    let mut answered = vec![None; sent.len()];
+    while f.now_ns() < first + 2_200 * MS {
+        f.advance(Duration::from_millis(1));
+        for (i, (s, _)) in sent.iter().enumerate() {
+            if answered[i].is_none() && !f.sim.outcome(*s).is_paused() {
+                answered[i] = Some(f.now_ns());
+            }
+        }
+    }
+    for (i, ((s, arrived), at)) in sent.iter().zip(&answered).enumerate() {
+        let outcome = f.sim.outcome(*s);
+        assert!(matches!(outcome, Outcome::Forwarded { .. }), "request {i} on worker {}: {outcome:?}", i % 4);
+        let waited_ms = at.map(|at| (at - arrived) / MS);
+        assert!(
+            waited_ms.is_some_and(|ms| (2_000..=2_050).contains(&ms)),
+            "request {i} on worker {} answered {waited_ms:?} ms after it arrived",
+            i % 4
+        );
+    }
+    let refreshes = f.sim.callouts().iter().filter(|c| c.path() == TOKEN_PATH).count();
+    assert_eq!(refreshes, 1, "one refresh, still hanging: no takeover, no second round trip");
+    assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
 }
 
 #[test]
