@@ -27,6 +27,9 @@ pub enum Rejection {
     RevalidationFailed(&'static str),
     /// The request itself is malformed (e.g. an unparsable Authorization header).
     BadRequest(&'static str),
+    /// vigil could not finish the request's check for a reason of its host
+    /// (nginx: the wait location failed); retry shortly.
+    Unavailable(&'static str),
 }
 
 impl Rejection {
@@ -39,6 +42,7 @@ impl Rejection {
             Rejection::SessionEnded(_) => "session_ended",
             Rejection::RevalidationFailed(_) => "revalidation_failed",
             Rejection::BadRequest(_) => "invalid_request",
+            Rejection::Unavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -48,7 +52,8 @@ impl Rejection {
             Rejection::InvalidToken(r)
             | Rejection::SessionEnded(r)
             | Rejection::RevalidationFailed(r)
-            | Rejection::BadRequest(r) => r,
+            | Rejection::BadRequest(r)
+            | Rejection::Unavailable(r) => r,
             Rejection::Revoked => "the session was revoked; log in again",
             Rejection::NoSession => "no session on file; log in again",
         }
@@ -57,6 +62,7 @@ impl Rejection {
     pub fn status(&self) -> u32 {
         match self {
             Rejection::BadRequest(_) => 400,
+            Rejection::Unavailable(_) => 503,
             _ => 401,
         }
     }
@@ -77,6 +83,9 @@ impl Rejection {
                 format!("Bearer error=\"invalid_token\", error_description=\"{reason}\""),
             ));
         }
+        if self.status() == 503 {
+            headers.push(("retry-after", "1".to_string()));
+        }
         LocalReply { status: self.status(), headers, body: body.into_bytes() }
     }
 }
@@ -84,6 +93,15 @@ impl Rejection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unavailable_is_503_with_retry_after_and_no_challenge() {
+        let r = Rejection::Unavailable("waiting failed").to_reply();
+        assert_eq!(r.status, 503);
+        assert!(r.headers.iter().any(|(k, v)| *k == "retry-after" && v == "1"));
+        assert!(!r.headers.iter().any(|(k, _)| *k == "www-authenticate"));
+        assert!(String::from_utf8_lossy(&r.body).contains("temporarily_unavailable"));
+    }
 
     #[test]
     fn invalid_token_is_401_with_challenge_and_json() {

@@ -6,10 +6,26 @@
 //! `hostcalls` functions that return `Result`, and through the `_bytes`
 //! variants for anything the client controls.
 
-use crate::store::{SharedStore, StoreError};
+use crate::store::{SharedStore, StoreError, CREATE_IF_ABSENT_CAS};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, Status};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
+
+/// Whether this VM runs in nginx (ngx_wasm_module), from the configuration's
+/// `nginx` section. A property of the proxy process, shared by every plugin
+/// of the VM; the hostcall wrappers below follow that host's rules.
+static NGINX: AtomicBool = AtomicBool::new(false);
+
+pub fn set_nginx(nginx: bool) {
+    NGINX.store(nginx, Ordering::Relaxed);
+}
+
+pub fn is_nginx() -> bool {
+    NGINX.load(Ordering::Relaxed)
+}
 
 /// Current proxy time in nanoseconds since the Unix epoch (0 if unavailable).
 pub fn now_ns() -> u64 {
@@ -35,8 +51,17 @@ pub fn request_header(name: &str) -> Option<Vec<u8>> {
     hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name).ok().flatten()
 }
 
-/// Remove every copy of a request header.
+/// Remove every copy of a request header. ngx_wasm_module only hides a
+/// removed header from the filter and nginx still sends it upstream, so there
+/// a present header is blanked instead (replaced in place by an empty value):
+/// the nginx example's `proxy_set_header NAME $http_NAME;` lines then drop it.
 pub fn remove_request_header(name: &str) -> Result<(), Status> {
+    if is_nginx() {
+        if request_header(name).is_none() {
+            return Ok(());
+        }
+        return hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(b""));
+    }
     hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)
 }
 
@@ -59,13 +84,58 @@ impl SharedStore for ProxyStore {
         }
     }
 
+    /// The pure logic speaks Envoy's cas rules (module doc of `store`); on
+    /// nginx they are translated to ngx_wasm_module's, where a key is created
+    /// only with cas 0 and an existing key is written only with its own cas.
     fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-        let cas = if cas == 0 { None } else { Some(cas) };
-        match hostcalls::set_shared_data(key, Some(value), cas) {
-            Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
-            Err(status) => Err(StoreError::Host(status as u32)),
+        if is_nginx() {
+            return nginx_set(key, value, cas);
         }
+        host_set(key, value, cas)
+    }
+}
+
+fn host_set(key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+    let cas = if cas == 0 { None } else { Some(cas) };
+    match hostcalls::set_shared_data(key, Some(value), cas) {
+        Ok(()) => Ok(()),
+        Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
+        Err(status) => Err(StoreError::Host(status as u32)),
+    }
+}
+
+/// Envoy's cas rules on ngx_wasm_module:
+/// * `CREATE_IF_ABSENT_CAS` ("create; fail if someone else did"): cas 0,
+///   which nginx accepts only for an absent key: an atomic create.
+/// * `0` ("write whatever is there"): write with the key's current cas (or
+///   0 to create it), re-reading on a race a bounded number of times.
+/// * any other cas: the same compare-and-swap as Envoy (both count per write).
+fn nginx_set(key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+    match cas {
+        CREATE_IF_ABSENT_CAS => host_set_exact(key, value, 0),
+        0 => {
+            for _ in 0..crate::session::CAS_RETRIES {
+                let current = match hostcalls::get_shared_data(key) {
+                    Ok((_, Some(cas))) => cas,
+                    _ => 0,
+                };
+                match host_set_exact(key, value, current) {
+                    Err(StoreError::CasMismatch) => continue,
+                    other => return other,
+                }
+            }
+            Err(StoreError::CasMismatch)
+        }
+        cas => host_set_exact(key, value, cas),
+    }
+}
+
+/// A write with exactly this cas (0 included: on nginx it means "create").
+fn host_set_exact(key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+    match hostcalls::set_shared_data(key, Some(value), Some(cas)) {
+        Ok(()) => Ok(()),
+        Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
+        Err(status) => Err(StoreError::Host(status as u32)),
     }
 }
 
@@ -88,6 +158,15 @@ pub struct CallResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+/// ngx_wasm_module's `:dispatch_status` of the call being answered ("ok",
+/// "timeout", "broken connection", ...); `None` on Envoy.
+pub fn call_dispatch_status() -> Option<String> {
+    hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":dispatch_status")
+        .ok()
+        .flatten()
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
 /// Largest IdP response body vigil reads (userinfo/token answers are small).
@@ -124,10 +203,48 @@ pub fn read_call_response(num_headers: usize, body_size: usize) -> Option<CallRe
     Some(CallResponse { status, headers, body })
 }
 
-/// Send a local reply built by the pure logic.
+thread_local! {
+    /// The HTTP context whose callback is running (set by `adapter::http`).
+    static CURRENT_STREAM: Cell<u32> = const { Cell::new(0) };
+    /// nginx: response headers a local reply could not carry, by stream.
+    static LATE_HEADERS: RefCell<HashMap<u32, Vec<(String, String)>>> = RefCell::new(HashMap::new());
+}
+
+/// Called by each HTTP context callback before it hands over to the VM state.
+pub fn enter_stream(context_id: u32) {
+    CURRENT_STREAM.with(|c| c.set(context_id));
+}
+
+/// Send a local reply built by the pure logic. ngx_wasm_module sets each
+/// header of a local reply in "replace" mode, so of two `set-cookie` lines
+/// only the last would reach the client: there every repeated name after its
+/// first line is held back and added in the response-headers callback, which
+/// nginx runs for local replies too (`take_late_headers`).
 pub fn send_local(reply: &crate::reply::LocalReply) {
-    let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(reply.headers.len());
+    let mut late = Vec::new();
+    for (name, value) in &reply.headers {
+        if is_nginx() && headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            late.push(((*name).to_string(), value.clone()));
+        } else {
+            headers.push((*name, value.as_str()));
+        }
+    }
+    if !late.is_empty() {
+        let stream = CURRENT_STREAM.with(Cell::get);
+        LATE_HEADERS.with(|l| l.borrow_mut().insert(stream, late));
+    }
     let _ = hostcalls::send_http_response(reply.status, headers, Some(&reply.body));
+}
+
+/// nginx: the headers `send_local` held back for this stream's local reply.
+pub fn take_late_headers(context_id: u32) -> Vec<(String, String)> {
+    LATE_HEADERS.with(|l| l.borrow_mut().remove(&context_id)).unwrap_or_default()
+}
+
+/// Add a response header (a repeated name gives one more line).
+pub fn add_response_header(name: &str, value: &str) -> Result<(), Status> {
+    hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value)
 }
 
 /// The buffered request body (`size` is the cumulative size Envoy reports).

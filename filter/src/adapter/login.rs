@@ -7,7 +7,9 @@
 //! callout answers), like revalidations: a request that needs the IdP
 //! pauses, its call waits in `outbox`, and the next root callback sends it.
 //! The answer comes back to the root, which resumes the stream by its
-//! context id, or skips it quietly when the client has gone.
+//! context id, or skips it quietly when the client has gone. On nginx the
+//! root cannot act on a stream: it parks the reply (`take_parked`), and a
+//! call made from the root's call-response callback waits for the next tick.
 
 use super::host::{self, CallResponse, ProxyStore};
 use super::metrics::Metrics;
@@ -69,6 +71,10 @@ pub struct LoginGlue {
     /// method (request headers are unreadable once the headers phase ended:
     /// Envoy answers BadArgument, on which the SDK panics).
     bodies: HashMap<u32, String>,
+    /// nginx: replies for paused callbacks, sent by their own wait callback.
+    parked: HashMap<u32, LocalReply>,
+    /// nginx: a metadata fetch decided in a call-response callback.
+    deferred_fetch: Option<IdpRequest>,
 }
 
 impl LoginGlue {
@@ -85,6 +91,8 @@ impl LoginGlue {
             revocations: HashMap::new(),
             outbox: Vec::new(),
             bodies: HashMap::new(),
+            parked: HashMap::new(),
+            deferred_fetch: None,
         }))
     }
 
@@ -119,7 +127,9 @@ impl LoginGlue {
                     None => Handled::Replied,
                 }
             }
-            LoginRoute::BackchannelLogout if end_of_stream => {
+            // nginx always says "more to come" and never calls back for a
+            // request without a body: decide from the headers whether one comes.
+            LoginRoute::BackchannelLogout if end_of_stream || (cfg.nginx().is_some() && !body_follows(req)) => {
                 self.finish_backchannel(cfg, &req.method, &[], now);
                 Handled::Replied
             }
@@ -193,6 +203,7 @@ impl LoginGlue {
     /// The client went away: forget its callback and body.
     pub fn forget_stream(&mut self, context_id: u32) {
         self.bodies.remove(&context_id);
+        self.parked.remove(&context_id);
         self.callbacks.retain(|_, p| p.context_id != context_id);
         self.outbox.retain(|o| !matches!(o, Outgoing::Callback { context_id: c, .. } if *c == context_id));
     }
@@ -201,13 +212,16 @@ impl LoginGlue {
 
     /// Every tick or wake-up: drive the metadata fetch, send queued calls.
     pub fn on_wake(&mut self, cfg: &Config, vm_uid: &str, metrics: &Metrics, now: u64) {
+        if let Some(call) = self.deferred_fetch.take() {
+            self.dispatch_fetch(cfg, vm_uid, call, false, now);
+        }
         if let Some(call) = self.vm.tick(cfg, &ProxyStore, vm_uid, now) {
-            self.dispatch_fetch(cfg, vm_uid, call, now);
+            self.dispatch_fetch(cfg, vm_uid, call, false, now);
         }
         for outgoing in std::mem::take(&mut self.outbox) {
             match outgoing {
                 Outgoing::Callback { context_id, callback, call } => {
-                    self.send_callback_call(cfg, metrics, context_id, callback, call, now)
+                    self.send_callback_call(cfg, metrics, context_id, callback, call, false, now)
                 }
                 Outgoing::Revocation(call) => match dispatch(cfg, &call) {
                     Ok(token) => {
@@ -219,7 +233,9 @@ impl LoginGlue {
         }
     }
 
-    /// An IdP answer; `false` when the token is not a login call.
+    /// An IdP answer; `false` when the token is not a login call. With
+    /// `defer`, a next call waits for the next tick (nginx, see the module doc).
+    #[allow(clippy::too_many_arguments)]
     pub fn on_call_response(
         &mut self,
         cfg: &Config,
@@ -227,13 +243,14 @@ impl LoginGlue {
         metrics: &Metrics,
         token: u32,
         response: Option<CallResponse>,
+        defer: bool,
         now: u64,
     ) -> bool {
         if self.fetch.is_some_and(|(t, _)| t == token) {
             let sent = self.fetch.take().map_or(now, |(_, sent)| sent);
             metrics.idp_latency_ms(now.saturating_sub(sent) / 1_000_000);
             let step = self.vm.on_fetch_answer(cfg, &ProxyStore, vm_uid, now, &answer_of(response));
-            self.after_fetch(cfg, vm_uid, step, now);
+            self.after_fetch(cfg, vm_uid, step, defer, now);
             return true;
         }
         if let Some(sent) = self.revocations.remove(&token) {
@@ -250,8 +267,13 @@ impl LoginGlue {
         };
         metrics.idp_latency_ms(now.saturating_sub(sent_ns) / 1_000_000);
         let step = self.callback_answer(cfg, &mut callback, &answer_of(response), now);
-        self.after_callback(cfg, metrics, context_id, callback, step, now);
+        self.after_callback(cfg, metrics, context_id, callback, step, defer, now);
         true
+    }
+
+    /// nginx: the reply the root decided for a paused callback request.
+    pub fn take_parked(&mut self, context_id: u32) -> Option<LocalReply> {
+        self.parked.remove(&context_id)
     }
 
     fn callback_answer(&self, cfg: &Config, callback: &mut Callback, answer: &IdpAnswer, now: u64) -> Option<CallbackStep> {
@@ -260,43 +282,61 @@ impl LoginGlue {
         Some(callback.on_answer(&ctx, &self.vm.provider, &ProxyStore, answer, &mut random, now))
     }
 
-    fn send_callback_call(&mut self, cfg: &Config, metrics: &Metrics, context_id: u32, mut callback: Callback, call: IdpRequest, now: u64) {
+    #[allow(clippy::too_many_arguments)]
+    fn send_callback_call(&mut self, cfg: &Config, metrics: &Metrics, context_id: u32, mut callback: Callback, call: IdpRequest, defer: bool, now: u64) {
+        if defer {
+            self.outbox.push(Outgoing::Callback { context_id, callback, call });
+            return;
+        }
         match dispatch(cfg, &call) {
             Ok(token) => {
                 self.callbacks.insert(token, PendingCallback { context_id, callback, sent_ns: now });
             }
             Err(()) => {
                 let step = self.callback_answer(cfg, &mut callback, &IdpAnswer::Unreachable, now);
-                self.after_callback(cfg, metrics, context_id, callback, step, now);
+                self.after_callback(cfg, metrics, context_id, callback, step, defer, now);
             }
         }
     }
 
-    fn after_callback(&mut self, cfg: &Config, metrics: &Metrics, context_id: u32, callback: Callback, step: Option<CallbackStep>, now: u64) {
-        match step {
-            Some(CallbackStep::Call(call)) => self.send_callback_call(cfg, metrics, context_id, callback, call, now),
-            // The stream may be gone (client left): skip it quietly.
-            Some(CallbackStep::Done(done)) if hostcalls::set_effective_context(context_id).is_ok() => {
-                finish_callback(&done);
+    #[allow(clippy::too_many_arguments)]
+    fn after_callback(&mut self, cfg: &Config, metrics: &Metrics, context_id: u32, callback: Callback, step: Option<CallbackStep>, defer: bool, now: u64) {
+        let reply = match step {
+            Some(CallbackStep::Call(call)) => {
+                return self.send_callback_call(cfg, metrics, context_id, callback, call, defer, now)
             }
-            None if hostcalls::set_effective_context(context_id).is_ok() => host::send_local(&not_ready()),
-            Some(CallbackStep::Done(_)) | None => {}
+            Some(CallbackStep::Done(done)) => {
+                log_callback(&done);
+                done.reply
+            }
+            None => not_ready(),
+        };
+        if cfg.nginx().is_some() {
+            // Sent by the request's own wait callback (the root cannot act on it).
+            self.parked.insert(context_id, reply);
+        } else if hostcalls::set_effective_context(context_id).is_ok() {
+            host::send_local(&reply);
         }
+        // else: the stream is gone (client left), skip it quietly.
     }
 
-    fn dispatch_fetch(&mut self, cfg: &Config, vm_uid: &str, call: IdpRequest, now: u64) {
+    fn dispatch_fetch(&mut self, cfg: &Config, vm_uid: &str, call: IdpRequest, defer: bool, now: u64) {
+        if defer {
+            self.deferred_fetch = Some(call);
+            return;
+        }
         match dispatch(cfg, &call) {
             Ok(token) => self.fetch = Some((token, now)),
             Err(()) => {
                 let step = self.vm.on_fetch_answer(cfg, &ProxyStore, vm_uid, now, &IdpAnswer::Unreachable);
-                self.after_fetch(cfg, vm_uid, step, now);
+                self.after_fetch(cfg, vm_uid, step, defer, now);
             }
         }
     }
 
-    fn after_fetch(&mut self, cfg: &Config, vm_uid: &str, step: FetchStep, now: u64) {
+    fn after_fetch(&mut self, cfg: &Config, vm_uid: &str, step: FetchStep, defer: bool, now: u64) {
         match step {
-            FetchStep::Call(call) => self.dispatch_fetch(cfg, vm_uid, call, now),
+            FetchStep::Call(call) => self.dispatch_fetch(cfg, vm_uid, call, defer, now),
             FetchStep::Done => {}
             FetchStep::Failed(failure) if failure.first_of_streak => {
                 let what = match failure.kind {
@@ -314,8 +354,13 @@ impl LoginGlue {
     }
 }
 
-/// Count, log (code and static reason only) and send a callback's reply.
+/// Log (code and static reason only) and send a callback's reply.
 fn finish_callback(done: &CallbackDone) {
+    log_callback(done);
+    host::send_local(&done.reply);
+}
+
+fn log_callback(done: &CallbackDone) {
     match &done.result {
         Ok(logged_in) => {
             if logged_in.evicted {
@@ -325,7 +370,14 @@ fn finish_callback(done: &CallbackDone) {
         }
         Err(e) => log::info!("vigil: login refused ({}): {}", e.code(), e.reason()),
     }
-    host::send_local(&done.reply);
+}
+
+/// Whether a body follows these request headers (a length over 0, or chunked).
+fn body_follows(req: &RequestView) -> bool {
+    req.headers.iter().any(|(name, value)| {
+        (name.eq_ignore_ascii_case("content-length") && value.trim() != "0")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+    })
 }
 
 fn not_ready() -> LocalReply {

@@ -1,7 +1,17 @@
-//! VM-wide state and the three entry points the contexts call: a request's
-//! headers (`on_request`), a wake-up (`on_wake`: tick or queue) and an IdP
-//! answer (`on_call_response`). Decisions come from the pure modules; this
-//! file only performs the hostcalls they ask for.
+//! VM-wide state and the entry points the contexts call: a request's
+//! headers (`on_request`), a wake-up (`on_wake`: tick or queue), an IdP
+//! answer (`on_call_response`) and, on nginx, a paused request's wait call
+//! (`on_wait_answer`). Decisions come from the pure modules; this file only
+//! performs the hostcalls they ask for.
+//!
+//! Envoy and nginx differ in who may act on a paused request (docs/design.md,
+//! "Hosts"): on Envoy the root resumes or answers it through the effective
+//! context; ngx_wasm_module has no effective context and lets a request act
+//! only from its own callbacks, so there the root *parks* its answer and the
+//! request, which keeps a wait call to the nginx wait location in flight,
+//! performs it when that call comes back. The root also never dispatches from
+//! its own call-response callback on nginx (a crash there): such calls wait
+//! for the next tick.
 
 use super::host::{self, CallResponse, ProxyStore};
 use super::login::{BodyAction, Handled, LoginGlue};
@@ -34,8 +44,28 @@ pub enum RequestAction {
     Replied,
 }
 
+/// How a wait call (nginx) ended.
+#[derive(Clone, Copy, Debug)]
+pub enum WaitOutcome {
+    /// The wait location answered (any status).
+    Answered,
+    /// No answer: `timed_out` when ngx_wasm_module reports `:dispatch_status: timeout`.
+    Failed { timed_out: bool },
+}
+
+/// Failed wait calls in a row a request survives (connection resets when the
+/// worker is short of connections).
+const MAX_WAIT_FAILURES: u32 = 3;
+
 /// Verified tokens kept per VM (bounded; entries die with their token).
 const TOKEN_CACHE_CAPACITY: usize = 4096;
+
+/// nginx: an answer the root decided for a paused request, performed by that
+/// request's next wait-call callback (login replies are parked by `LoginGlue`).
+struct Parked {
+    waiter: Waiter,
+    decision: FollowerDecision,
+}
 
 /// A revalidation this VM leads, waiting for its IdP answer.
 struct RunningJob {
@@ -62,6 +92,18 @@ pub struct Vm {
     paused_pages: HashMap<u32, RequestView>,
     /// vigil's cookies (session, login state), removed before the upstream.
     own_cookies: [String; 2],
+    /// nginx: answers waiting for their request's next wait-call callback.
+    parked: HashMap<u32, Parked>,
+    /// nginx: wait calls in flight (callout token -> the request's context),
+    /// and each waiting request's last-resort deadline.
+    wait_calls: HashMap<u32, u32>,
+    wait_deadlines: HashMap<u32, u64>,
+    /// nginx: failed wait calls in a row, by request.
+    wait_failures: HashMap<u32, u32>,
+    /// nginx: true while the root's call-response callback runs, when calls
+    /// must wait for the next tick (`deferred_jobs`).
+    in_root_answer: bool,
+    deferred_jobs: Vec<(Job, IdpCall)>,
 }
 
 impl Vm {
@@ -69,6 +111,7 @@ impl Vm {
     /// `Err` is the one log line naming the problem.
     pub fn configure(bytes: &[u8]) -> Result<Vm, String> {
         let cfg = config::parse(bytes, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+        host::set_nginx(cfg.nginx().is_some());
         let login = LoginGlue::configure(&cfg).transpose()?;
         let uid = format!("{:016x}", host::random_u64());
         let queue_token = if cfg.wake_queues {
@@ -89,6 +132,12 @@ impl Vm {
             metrics: Metrics::define(),
             login,
             paused_pages: HashMap::new(),
+            parked: HashMap::new(),
+            wait_calls: HashMap::new(),
+            wait_deadlines: HashMap::new(),
+            wait_failures: HashMap::new(),
+            in_root_answer: false,
+            deferred_jobs: Vec::new(),
             own_cookies: [
                 cfg.downstream.cookie_name.clone(),
                 crate::login::cookies::state_cookie_name(&cfg.downstream.cookie_name),
@@ -104,6 +153,13 @@ impl Vm {
     // ---- request path --------------------------------------------------
 
     pub fn on_request(&mut self, context_id: u32, end_of_stream: bool) -> RequestAction {
+        match self.request(context_id, end_of_stream) {
+            RequestAction::Pause if self.cfg.nginx().is_some() => self.begin_wait(context_id),
+            action => action,
+        }
+    }
+
+    fn request(&mut self, context_id: u32, end_of_stream: bool) -> RequestAction {
         let now = host::now_ns();
         // Spoofed identity and session headers go first, whatever happens next.
         for header in &self.cfg.identity_headers {
@@ -250,6 +306,10 @@ impl Vm {
 
     /// Forget a request whose stream is gone.
     pub fn forget_stream(&mut self, context_id: u32) {
+        self.parked.remove(&context_id);
+        self.wait_deadlines.remove(&context_id);
+        self.wait_failures.remove(&context_id);
+        self.wait_calls.retain(|_, c| *c != context_id);
         self.waiters.remove(context_id);
         self.paused_pages.remove(&context_id);
         if let Some(login) = self.login.as_mut() {
@@ -280,6 +340,9 @@ impl Vm {
         if let Some(login) = self.login.as_mut() {
             login.on_wake(&self.cfg, &self.identity.uid, &self.metrics, now);
         }
+        for (job, call) in std::mem::take(&mut self.deferred_jobs) {
+            self.drive(job, Step::Call(call), now);
+        }
         for ticket in std::mem::take(&mut self.to_start) {
             self.start_job(ticket, now);
         }
@@ -300,11 +363,22 @@ impl Vm {
     }
 
     fn answer_waiter(&mut self, waiter: &Waiter, decision: FollowerDecision) {
-        let page = self.paused_pages.remove(&waiter.context_id);
-        // The stream may be gone (client left): skip it quietly.
-        if hostcalls::set_effective_context(waiter.context_id).is_err() {
+        if self.cfg.nginx().is_some() {
+            // Only the request's own callback may act on it there.
+            self.parked.insert(waiter.context_id, Parked { waiter: waiter.clone(), decision });
             return;
         }
+        // The stream may be gone (client left): skip it quietly.
+        if hostcalls::set_effective_context(waiter.context_id).is_err() {
+            self.paused_pages.remove(&waiter.context_id);
+            return;
+        }
+        self.perform_answer(waiter, decision);
+    }
+
+    /// Resume or answer `waiter`'s request; the current context must be its own.
+    fn perform_answer(&mut self, waiter: &Waiter, decision: FollowerDecision) {
+        let page = self.paused_pages.remove(&waiter.context_id);
         match decision {
             FollowerDecision::Resume { claims, times, warning } => {
                 if let Some(reason) = warning {
@@ -323,7 +397,7 @@ impl Vm {
                 if let Some(page) = page {
                     self.paused_pages.insert(waiter.context_id, page);
                 }
-                self.answer_waiter(waiter, verdict.into());
+                self.perform_answer(waiter, verdict.into());
             }
             // Not produced for answers; kept waiting by `Waiters`.
             FollowerDecision::KeepWaiting | FollowerDecision::TakeOver(_) => {}
@@ -342,11 +416,19 @@ impl Vm {
         self.drive(job, step, now);
     }
 
+    /// An IdP answer delivered to the root context.
     pub fn on_call_response(&mut self, token: u32, response: Option<CallResponse>) {
+        self.in_root_answer = true;
+        self.root_call_response(token, response);
+        self.in_root_answer = false;
+    }
+
+    fn root_call_response(&mut self, token: u32, response: Option<CallResponse>) {
         let now = host::now_ns();
         let Some(RunningJob { mut job, sent_ns }) = self.jobs.remove(&token) else {
+            let defer = self.defer_calls();
             if let Some(login) = self.login.as_mut() {
-                login.on_call_response(&self.cfg, &self.identity.uid, &self.metrics, token, response, now);
+                login.on_call_response(&self.cfg, &self.identity.uid, &self.metrics, token, response, defer, now);
             }
             return;
         };
@@ -367,6 +449,10 @@ impl Vm {
     fn drive(&mut self, mut job: Job, mut step: Step, now: u64) {
         loop {
             match step {
+                Step::Call(call) if self.defer_calls() => {
+                    self.deferred_jobs.push((job, call));
+                    return;
+                }
                 Step::Call(call) => match self.dispatch(&call) {
                     Ok(token) => {
                         self.jobs.insert(token, RunningJob { job, sent_ns: now });
@@ -406,6 +492,105 @@ impl Vm {
                 Err(())
             }
         }
+    }
+
+    /// On nginx a call made from the root's own call-response callback crashes
+    /// the worker: such calls wait for the next tick.
+    fn defer_calls(&self) -> bool {
+        self.in_root_answer && self.cfg.nginx().is_some()
+    }
+
+    // ---- nginx: paused requests wait on their own calls ---------------------
+
+    /// A request paused on nginx: keep one wait call in flight, so its own
+    /// callback runs again (and ngx_wasm_module does not resume it by itself,
+    /// which it does after a request's last call).
+    fn begin_wait(&mut self, context_id: u32) -> RequestAction {
+        // The last resort if no answer is ever parked: the longest a login
+        // callback or a revalidation can take, plus slack.
+        let bound = self.cfg.revalidate_timeout.saturating_mul(2) + Duration::from_secs(1);
+        let deadline = host::now_ns().saturating_add(u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX));
+        self.wait_deadlines.insert(context_id, deadline);
+        match self.send_wait_call(context_id) {
+            Ok(()) => RequestAction::Pause,
+            Err(()) => {
+                self.abandon_wait(context_id);
+                RequestAction::Replied
+            }
+        }
+    }
+
+    fn send_wait_call(&mut self, context_id: u32) -> Result<(), ()> {
+        let Some(nginx) = self.cfg.nginx() else { return Err(()) };
+        let headers = [
+            (":method".to_string(), "GET".to_string()),
+            (":path".to_string(), nginx.wait_path.clone()),
+            (":authority".to_string(), nginx.wait_upstream.clone()),
+        ];
+        // The wait location answers after about poll_interval; the timeout only
+        // guards against a location that never answers.
+        let timeout = self.cfg.poll_interval.saturating_mul(4) + Duration::from_secs(1);
+        match host::dispatch(&nginx.wait_upstream, &headers, &[], timeout) {
+            Ok(token) => {
+                self.wait_calls.insert(token, context_id);
+                Ok(())
+            }
+            Err(status) => {
+                log::error!("vigil: cannot call the nginx wait location {}{}: {status:?}", nginx.wait_upstream, nginx.wait_path);
+                Err(())
+            }
+        }
+    }
+
+    /// A request that can wait no longer: 503, and forget it.
+    fn abandon_wait(&mut self, context_id: u32) {
+        self.forget_stream(context_id);
+        send_reply(&Rejection::Unavailable("waiting for the identity provider failed"));
+    }
+
+    /// A wait call came back to its request (`false`: not a wait call). The
+    /// request performs what the root parked for it, else waits once more.
+    pub fn on_wait_answer(&mut self, context_id: u32, token: u32, outcome: WaitOutcome) -> bool {
+        if self.wait_calls.remove(&token).is_none() {
+            return false;
+        }
+        let failures = match outcome {
+            WaitOutcome::Answered => {
+                self.wait_failures.remove(&context_id);
+                0
+            }
+            WaitOutcome::Failed { .. } => {
+                let n = self.wait_failures.entry(context_id).or_insert(0);
+                *n += 1;
+                *n
+            }
+        };
+        if let Some(Parked { waiter, decision }) = self.parked.remove(&context_id) {
+            self.wait_deadlines.remove(&context_id);
+            self.perform_answer(&waiter, decision);
+            return true;
+        }
+        if let Some(reply) = self.login.as_mut().and_then(|login| login.take_parked(context_id)) {
+            self.wait_deadlines.remove(&context_id);
+            host::send_local(&reply);
+            return true;
+        }
+        let overdue = self.wait_deadlines.get(&context_id).is_none_or(|d| host::now_ns() >= *d);
+        // A wait call that failed (connection reset under load) is tried again,
+        // a few times; one that timed out is not: after two timed-out calls in a
+        // row ngx_wasm_module aborts the worker on a local reply.
+        let give_up = match outcome {
+            WaitOutcome::Failed { timed_out: true } => true,
+            WaitOutcome::Failed { timed_out: false } => failures > MAX_WAIT_FAILURES,
+            WaitOutcome::Answered => false,
+        };
+        if give_up {
+            log::error!("vigil: the nginx wait location failed {failures} time(s) in a row; check nginx.wait_upstream, the wait location and worker_connections");
+        }
+        if give_up || overdue || self.send_wait_call(context_id).is_err() {
+            self.abandon_wait(context_id);
+        }
+        true
     }
 
     // ---- metrics and logs ------------------------------------------------
@@ -471,7 +656,5 @@ fn rejection_for(reason: DenyReason) -> Rejection {
 }
 
 fn send_reply(rejection: &Rejection) {
-    let reply = rejection.to_reply();
-    let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let _ = hostcalls::send_http_response(reply.status, headers, Some(&reply.body));
+    host::send_local(&rejection.to_reply());
 }

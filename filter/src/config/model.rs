@@ -205,9 +205,42 @@ pub struct Config {
     /// name not declared with `shm_queue` and never notifies anyway, so ticks
     /// are the only wake-up there.
     pub wake_queues: bool,
+    /// The proxy vigil runs in, where its control flow must differ.
+    pub host: HostKind,
     /// Login, callback and logout served by vigil; `None` = tokens come from
     /// elsewhere and only revalidation runs.
     pub login: Option<LoginConfig>,
+}
+
+/// The proxy vigil runs in. Only the adapter looks at it: the pure logic is
+/// the same on every host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HostKind {
+    /// Envoy or Istio (proxy-wasm-cpp-host): the default.
+    #[default]
+    Envoy,
+    /// nginx with Kong's ngx_wasm_module.
+    Nginx(NginxHost),
+}
+
+/// What vigil needs to know in nginx: where a paused request sends its
+/// wait calls (ngx_wasm_module can only resume or answer a request from that
+/// request's own callbacks, and only a finished call of its own runs them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxHost {
+    /// `host:port` of an nginx server that serves `wait_path`.
+    pub wait_upstream: String,
+    /// Path of the location that answers after about `poll_interval`.
+    pub wait_path: String,
+}
+
+impl Config {
+    pub fn nginx(&self) -> Option<&NginxHost> {
+        match &self.host {
+            HostKind::Nginx(host) => Some(host),
+            HostKind::Envoy => None,
+        }
+    }
 }
 
 /// How the filter signs the downstream tokens it mints at login. Its public

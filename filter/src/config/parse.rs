@@ -138,6 +138,28 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
             "must be greater than 0",
         ));
     }
+    let host = match raw.nginx {
+        Some(raw_nginx) => HostKind::Nginx(nginx_host(raw_nginx)?),
+        None => HostKind::Envoy,
+    };
+    let wake_queues = match (&host, raw.wake_queues) {
+        (HostKind::Nginx(_), Some(true)) => {
+            return Err(ConfigError::new(
+                "wake_queues",
+                "must be false with `nginx` (ngx_wasm_module cannot register vigil's per-VM queues and never notifies them)",
+            ))
+        }
+        (HostKind::Nginx(_), _) => false,
+        (HostKind::Envoy, wake) => wake.unwrap_or(true),
+    };
+    if host != HostKind::Envoy {
+        if let Some((a, b)) = crate::session::keyspace::first_alias(&shared_data_prefix, max_sessions, revocation_buckets) {
+            return Err(ConfigError::new(
+                "shared_data_prefix",
+                format!("shared-data keys {a:?} and {b:?} have the same CRC-32, which ngx_wasm_module cannot tell apart; choose other max_sessions or revocation_buckets"),
+            ));
+        }
+    }
     let mut raw_idp = required("idp", raw.idp)?;
     let raw_provider = RawProvider::take(&mut raw_idp);
     let idp = idp(raw_idp, env)?;
@@ -182,7 +204,8 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
         revocation_buckets,
         max_token_lifetime,
         poll_interval,
-        wake_queues: raw.wake_queues.unwrap_or(true),
+        wake_queues,
+        host,
         login,
     })
 }
@@ -646,6 +669,28 @@ fn identity_headers(
 
 /// `session_headers`: valid, unreserved names, none already used by an
 /// identity header or by the other time (one header, one value).
+fn nginx_host(raw: RawNginx) -> Result<NginxHost> {
+    let wait_upstream = required("nginx.wait_upstream", raw.wait_upstream)?;
+    let valid_host_port = wait_upstream
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+        && wait_upstream.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
+    if !valid_host_port {
+        return Err(ConfigError::new(
+            "nginx.wait_upstream",
+            "must be host:port of the nginx server that serves the wait location (127.0.0.1:8080)",
+        ));
+    }
+    let wait_path = raw.wait_path.unwrap_or_else(|| "/_vigil/wait".to_string());
+    if !wait_path.starts_with('/') || !wait_path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::new(
+            "nginx.wait_path",
+            "must be an absolute path without spaces",
+        ));
+    }
+    Ok(NginxHost { wait_upstream, wait_path })
+}
+
 fn session_headers(
     raw: RawSessionHeaders,
     identity: &[IdentityHeader],

@@ -854,3 +854,48 @@ fn login_configuration_errors_name_the_key() {
         "{line}"
     );
 }
+
+#[test]
+fn without_an_nginx_section_the_host_is_envoy() {
+    let config = parse_value(&base()).unwrap();
+    assert_eq!(config.host, HostKind::Envoy);
+    assert!(config.nginx().is_none());
+    assert!(config.wake_queues);
+}
+
+#[test]
+fn the_nginx_section_selects_nginx_with_its_wait_location_and_no_queues() {
+    let mut value = base();
+    value["nginx"] = json!({ "wait_upstream": "127.0.0.1:8080" });
+    let config = parse_value(&value).unwrap();
+    let nginx = config.nginx().unwrap();
+    assert_eq!(nginx.wait_upstream, "127.0.0.1:8080");
+    assert_eq!(nginx.wait_path, "/_vigil/wait");
+    assert!(!config.wake_queues, "nginx cannot host vigil's queues");
+
+    value["nginx"]["wait_path"] = json!("/internal/vigil-wait");
+    value["wake_queues"] = json!(false);
+    let config = parse_value(&value).unwrap();
+    assert_eq!(config.nginx().unwrap().wait_path, "/internal/vigil-wait");
+}
+
+#[test]
+fn nginx_section_errors_name_the_key() {
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({}), "config key `nginx.wait_upstream`: required key missing"),
+        (json!({ "wait_upstream": "localhost" }), "config key `nginx.wait_upstream`: must be host:port"),
+        (json!({ "wait_upstream": "127.0.0.1:0" }), "config key `nginx.wait_upstream`: must be host:port"),
+        (json!({ "wait_upstream": "http://127.0.0.1:80" }), "config key `nginx.wait_upstream`: must be host:port"),
+        (json!({ "wait_upstream": "127.0.0.1:80", "wait_path": "wait" }), "config key `nginx.wait_path`"),
+        (json!({ "wait_upstream": "127.0.0.1:80", "wait": 1 }), "unknown"),
+    ];
+    for (nginx, expected) in cases {
+        let line = error_of(|v| v["nginx"] = nginx.clone());
+        assert!(line.contains(expected), "{nginx}: {line}");
+    }
+    let line = error_of(|v| {
+        v["nginx"] = json!({ "wait_upstream": "127.0.0.1:80" });
+        v["wake_queues"] = json!(true);
+    });
+    assert!(line.starts_with("config key `wake_queues`: must be false with `nginx`"), "{line}");
+}

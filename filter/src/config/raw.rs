@@ -37,9 +37,11 @@ pub struct RawConfig {
     /// Tick period for followers and deadlines (duration, default "50ms", 10ms..=1s).
     #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
     pub poll_interval: Option<String>,
-    /// One shared queue per VM for immediate wake-ups (default true); set false
-    /// on nginx, where only `shm_queue` zones can be registered.
+    /// One shared queue per VM for immediate wake-ups (default true; false,
+    /// and only false, with `nginx`, where only `shm_queue` zones can be registered).
     pub wake_queues: Option<bool>,
+    /// Set when vigil runs in nginx with ngx_wasm_module (default: none, Envoy).
+    pub nginx: Option<RawNginx>,
     /// Prefix of every shared-data key and queue name (default "vigil:").
     pub shared_data_prefix: Option<String>,
     /// Number of session slots in shared data (default 10000, 1..=1000000).
@@ -64,6 +66,18 @@ pub struct RawConfig {
     pub session_headers: Option<RawSessionHeaders>,
     /// Login, callback and logout served by vigil (default: none).
     pub login: Option<RawLogin>,
+}
+
+/// `nginx` section: how requests waiting for the IdP are woken in nginx.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawNginx {
+    /// host:port of an nginx server of this instance that serves `wait_path` (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub wait_upstream: Option<String>,
+    /// The wait location: answers after about `poll_interval` (default "/_vigil/wait").
+    pub wait_path: Option<String>,
 }
 
 /// `on_failure` values.

@@ -55,6 +55,7 @@ pub(crate) fn test_config() -> Config {
         max_token_lifetime: Duration::from_secs(12 * 3600),
         poll_interval: Duration::from_millis(50),
         wake_queues: true,
+        host: crate::config::HostKind::Envoy,
         login: None,
     }
 }

@@ -4,6 +4,7 @@
 //! Layout and formats are specified in `docs/design.md` ("Shared data
 //! layout"); this module is their only reader and writer.
 
+pub mod keyspace;
 pub mod lease;
 pub mod record;
 pub mod revocation;

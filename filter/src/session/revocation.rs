@@ -87,6 +87,11 @@ pub fn bucket_key(prefix: &str, buckets: u32, sub: &str) -> String {
     format!("{prefix}r:{index}")
 }
 
+/// Shared-data key of bucket number `index`.
+pub fn bucket_key_at(prefix: &str, index: u32) -> String {
+    format!("{prefix}r:{index}")
+}
+
 fn read_bucket(store: &dyn SharedStore, cfg: &Config, sub: &str) -> Option<RevocationBucket> {
     let key = bucket_key(&cfg.shared_data_prefix, cfg.revocation_buckets, sub);
     store

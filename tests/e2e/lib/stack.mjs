@@ -127,7 +127,10 @@ export class Stack {
       });
     }
     if (this.kind === 'nginx') {
-      return startNginx({ ...common, pluginConfig: config, upstreamPort: this.echo.port, idpPort: this.idp.port, dir: this.dir, name });
+      return startNginx({
+        ...common, pluginConfig: config, waitPort: await freePort(), upstreamPort: this.echo.port,
+        idpPort: this.idp.port, dir: this.dir, name,
+      });
     }
     const configFile = join(this.dir, `${name}.json`);
     writeFileSync(configFile, JSON.stringify(config, null, 2));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 import { startStack } from '../lib/stack.mjs';
 import { mustLogin, figure } from '../lib/session.mjs';
-import { send, burstOverWorkers, withCookie, withBearer, PAGE_ACCEPT } from '../lib/http.mjs';
+import { send, burstOverWorkers, until, withCookie, withBearer, PAGE_ACCEPT } from '../lib/http.mjs';
 import { request, confirmIdpLogout } from '../../idp/login-client.mjs';
 import { TestRp } from '../../idp/lib/rp.mjs';
 import { LOGOUT_PATH, COOKIE_NAME } from '../lib/config.mjs';
@@ -48,7 +48,12 @@ describe('scenario 6: logout', () => {
     assert.match(cleared, /max-age=0|expires=thu, 01 jan 1970/i);
     assert.equal(session.jar.get(proxy.url, COOKIE_NAME), undefined, 'the cookie is gone from the jar');
 
-    const after = await stack.counters();
+    // The revocation is sent after the reply, from the root: at once on Envoy (a queue wake-up), at the next tick
+    // (poll_interval) on nginx.
+    const after = await until(async () => {
+      const now = await stack.counters();
+      return now.revocation.ok > before.revocation.ok && now;
+    }, { withinMs: 2000, what: 'the RFC 7009 revocation at the IdP' });
     assert.equal(after.revocation.ok, before.revocation.ok + 1, 'one RFC 7009 revocation at the IdP');
 
     // The refresh token the proxy held is dead at the IdP.

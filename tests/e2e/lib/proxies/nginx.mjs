@@ -1,9 +1,10 @@
 // Real nginx with Kong's ngx_wasm_module (`make nginx`), configured from examples/nginx/nginx.conf itself: only the
-// module path, worker count, listen address, upstream port, the IdP's host:port and the plugin configuration (the
-// scenario's, with the example's nginx-specific keys) are replaced, and the test's own logging is added (error log
-// on stderr, an access log naming the worker pid, so "every worker" checks can count per worker).
+// module path, worker count, ports, the IdP's host:port, the plugin configuration (the scenario's, with the example's
+// `nginx` section) and the list of headers nginx must send only with vigil's value (the scenario's identity and
+// session headers) are replaced, and the test's own logging is added (error log on stderr, an access log naming the
+// worker pid, so "every worker" checks can count per worker).
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { startProcess } from './process.mjs';
@@ -41,17 +42,28 @@ function replaceOnce(text, pattern, replacement, what) {
 
 // examples/nginx/nginx.conf with this run's values. `pluginConfig` is the scenario's vigil configuration: its
 // `idp.upstream` becomes 127.0.0.1:<idpPort> (nginx has no clusters) and the example's nginx-only keys are kept.
-export function nginxConfig({ root, wasm, pluginConfig, port, upstreamPort, idpPort, workers, accessLog }) {
+// `proxy_set_header NAME $http_NAME;` for every header vigil sets or blanks (see the example's comment).
+function headerLines(config) {
+  const names = ['authorization', 'cookie', config.downstream?.header ?? 'authorization',
+    ...Object.keys(config.identity_headers ?? {}), ...Object.values(config.session_headers ?? {})];
+  return [...new Set(names.map((n) => n.toLowerCase()))]
+    .map((n) => `            proxy_set_header ${n} $http_${n.replace(/-/g, '_')};`).join('\n');
+}
+
+export function nginxConfig({ root, wasm, pluginConfig, port, waitPort, upstreamPort, idpPort, workers, accessLog }) {
   const example = examplePluginConfig(root);
+  const exampleWait = example.nginx.wait_upstream;
   const config = {
     ...pluginConfig,
-    wake_queues: example.wake_queues,
+    nginx: { ...example.nginx, wait_upstream: `127.0.0.1:${waitPort}` },
     idp: { ...pluginConfig.idp, upstream: `127.0.0.1:${idpPort}` },
   };
   let text = readFileSync(join(root, NGINX_EXAMPLE), 'utf8');
+  text = text.replaceAll(exampleWait, `127.0.0.1:${waitPort}`);
+  text = replaceOnce(text, /( *# vigil-headers-begin\n)[\s\S]*?( *# vigil-headers-end)/, (_, begin, end) => `${begin}${headerLines(config)}\n${end}`, 'header list');
   text = replaceOnce(text, /module vigil \S+;/, `module vigil ${wasm};`, 'module path');
   text = replaceOnce(text, /worker_processes \d+;/, `worker_processes ${workers};`, 'worker_processes');
-  text = replaceOnce(text, /listen \d+([^;]*);/, `listen 127.0.0.1:${port}$1;`, 'listen');
+  text = replaceOnce(text, /listen \d+( reuseport)?;/, (_, reuse) => `listen 127.0.0.1:${port}${reuse ?? ''};`, 'public listen');
   text = replaceOnce(text, /server 127\.0\.0\.1:\d+;/, `server 127.0.0.1:${upstreamPort};`, 'upstream server');
   text = replaceOnce(text, PROXY_WASM, () => `proxy_wasm vigil '${quoteNginx(JSON.stringify(config))}';`, 'proxy_wasm');
   text = replaceOnce(text, /http \{\n/, `http {\n    log_format vigil_e2e '$pid $request_method $uri $status';\n    access_log ${accessLog} vigil_e2e;\n`, 'http block');
@@ -70,12 +82,14 @@ function requestsPerWorker(accessLog) {
   return counts;
 }
 
-export async function startNginx({ root, wasm, pluginConfig, port, upstreamPort, idpPort, workers, logFile, dir, name, env = {} }) {
+export async function startNginx({ root, wasm, pluginConfig, port, waitPort, upstreamPort, idpPort, workers, logFile, dir, name, env = {} }) {
   const prefix = join(dir, `${name}.nginx`);
   mkdirSync(join(prefix, 'logs'), { recursive: true });
+  // Workers run as nobody when the master is root: they must reach the temporary body files under the prefix.
+  for (const d of [dir, prefix]) chmodSync(d, 0o755);
   const accessLog = join(prefix, 'logs', 'access.log');
   const configFile = join(prefix, 'nginx.conf');
-  writeFileSync(configFile, nginxConfig({ root, wasm, pluginConfig, port, upstreamPort, idpPort, workers, accessLog }));
+  writeFileSync(configFile, nginxConfig({ root, wasm, pluginConfig, port, waitPort, upstreamPort, idpPort, workers, accessLog }));
   const args = ['-p', prefix, '-c', configFile, '-g', `daemon off; master_process on; pid ${join(prefix, 'nginx.pid')}; error_log stderr info;`];
   const proc = await startProcess({
     kind: 'nginx', bin: nginxBin(root), args, logFile, env,
