@@ -148,8 +148,12 @@ pub fn dispatch(
 ) -> Result<u32, Status> {
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let body = if body.is_empty() { None } else { Some(body) };
-    // A zero timeout means "no timeout" to Envoy: never send it.
-    let timeout = timeout.max(Duration::from_millis(1));
+    // The host takes whole milliseconds: round up, or the proxy's timeout
+    // answer (Envoy's 504) could come up to 1 ms before vigil's deadline and
+    // be classified as a server error instead of `timeout`. A zero timeout
+    // means "no timeout" to Envoy: never send it.
+    let millis = u64::try_from(timeout.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX).max(1);
+    let timeout = Duration::from_millis(millis);
     hostcalls::dispatch_http_call(upstream, headers, body, vec![], timeout)
 }
 
