@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import { login as scriptedLogin, CookieJar } from '../../idp/login-client.mjs';
 import { COOKIE_NAME, CALLBACK_PATH } from './config.mjs';
-import { ARTIFACTS, PROXY_KIND } from './stack.mjs';
+import { ARTIFACTS, E2E_RUN } from './stack.mjs';
 
 // Protected page → IdP /auth → interaction → callback → original page. Returns the session cookie and the hops.
 export async function login(proxy, { user = 'alice', path = '/app/home?tab=1', jar = new CookieJar() } = {}) {
@@ -33,6 +33,6 @@ export async function mustLogin(proxy, options) {
 // One line per figure in dist/e2e/figures.jsonl (printed by `make e2e`), and a diagnostic in the test output.
 export function figure(t, name, values) {
   mkdirSync(ARTIFACTS, { recursive: true });
-  appendFileSync(join(ARTIFACTS, 'figures.jsonl'), `${JSON.stringify({ name, proxy: PROXY_KIND, ...values })}\n`);
-  t.diagnostic(`${name} (${PROXY_KIND}): ${JSON.stringify(values)}`);
+  appendFileSync(join(ARTIFACTS, 'figures.jsonl'), `${JSON.stringify({ name, proxy: E2E_RUN, ...values })}\n`);
+  t.diagnostic(`${name} (${E2E_RUN}): ${JSON.stringify(values)}`);
 }

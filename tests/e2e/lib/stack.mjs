@@ -28,9 +28,15 @@ export const WASM = process.env.VIGIL_WASM ?? join(ROOT, 'dist', 'vigil.wasm');
 // Which proxy runs dist/vigil.wasm: `host-sim` (our own host, the default), `envoy` (the real Envoy binary, `make
 // envoy`), `nginx` (real nginx + ngx_wasm_module, `make nginx`). `make e2e` runs the whole suite once per kind
 // (E2E_PROXIES).
-export const PROXY_KIND = process.env.E2E_PROXY ?? 'host-sim';
+// `E2E_PROXY=nginx:2` runs the kind with 2 workers instead of 4 (E2E_RUN names the run in logs and figures).
+const [kindArg, workersArg] = (process.env.E2E_PROXY ?? 'host-sim').split(':');
+export const PROXY_KIND = kindArg;
+export const WORKERS = Number(workersArg ?? 4);
+export const E2E_RUN = workersArg ? `${kindArg}-${WORKERS}w` : kindArg;
 const PROXY_KINDS = ['host-sim', 'envoy', 'nginx'];
-if (!PROXY_KINDS.includes(PROXY_KIND)) throw new Error(`E2E_PROXY=${PROXY_KIND}: one of ${PROXY_KINDS.join(', ')}`);
+if (!PROXY_KINDS.includes(PROXY_KIND) || !(WORKERS >= 1)) {
+  throw new Error(`E2E_PROXY=${process.env.E2E_PROXY}: one of ${PROXY_KINDS.join(', ')}, optionally :<workers>`);
+}
 
 // A port that was free a moment ago (the proxy's port must be known before its config and client are written).
 export function freePort() {
@@ -52,7 +58,7 @@ export class Stack {
     this.kind = PROXY_KIND;
     this.stoppers = [];
     this.dir = mkdtempSync(join(tmpdir(), `vigil-e2e-${name}-`));
-    this.logDir = join(ARTIFACTS, 'logs', PROXY_KIND);
+    this.logDir = join(ARTIFACTS, 'logs', E2E_RUN);
     mkdirSync(this.logDir, { recursive: true });
   }
 
@@ -88,7 +94,7 @@ export class Stack {
   }
 
   // A `host-sim serve` proxy with its own client at the IdP. `overrides` go into the plugin configuration.
-  async addProxy(name = 'proxy', { overrides = {}, scopes, workers = 4 } = {}) {
+  async addProxy(name = 'proxy', { overrides = {}, scopes, workers = WORKERS } = {}) {
     const clientId = `vigil-${name}`;
     const clientSecret = `secret-${name}-${Math.random().toString(36).slice(2)}`;
     let lastError;
@@ -118,7 +124,7 @@ export class Stack {
   }
 
   // One proxy process of this stack's kind, not yet registered at the IdP or waited on (addProxy does both).
-  async startProxy(name, { config, port, workers = 4, env = {}, edit, ready } = {}) {
+  async startProxy(name, { config, port, workers = WORKERS, env = {}, edit, ready } = {}) {
     const common = { root: ROOT, wasm: WASM, port, workers, logFile: join(this.logDir, `${this.name}-${name}.log`), env };
     if (this.kind === 'envoy') {
       return startEnvoy({

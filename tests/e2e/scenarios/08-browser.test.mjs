@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-import { startStack, ARTIFACTS, PROXY_KIND } from '../lib/stack.mjs';
+import { startStack, ARTIFACTS, E2E_RUN } from '../lib/stack.mjs';
 import { figure } from '../lib/session.mjs';
 import { elapse } from '../lib/http.mjs';
 import { COOKIE_NAME } from '../lib/config.mjs';
@@ -52,7 +52,7 @@ describe('a real browser', { skip }, () => {
     await page.goto(target);
     assert.ok(page.url().startsWith(`${stack.issuer}/interaction/`), `expected the IdP's login page, got ${page.url()}`);
     await page.getByRole('heading', { name: /sign in as/ }).waitFor();
-    await page.screenshot({ path: join(ARTIFACTS, `browser-${PROXY_KIND}-1-idp-login.png`) });
+    await page.screenshot({ path: join(ARTIFACTS, `browser-${E2E_RUN}-1-idp-login.png`) });
 
     await Promise.all([page.waitForURL(target), page.locator('button[value="alice"]').click()]);
     const loginMs = performance.now() - startedAt;
@@ -69,7 +69,7 @@ describe('a real browser', { skip }, () => {
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.sameSite, 'Lax');
     assert.ok(!(await page.evaluate(() => document.cookie)).includes(COOKIE_NAME), 'scripts cannot read the session cookie');
-    await page.screenshot({ path: join(ARTIFACTS, `browser-${PROXY_KIND}-2-logged-in.png`), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, `browser-${E2E_RUN}-2-logged-in.png`), fullPage: true });
 
     await stack.control('POST', '/users/alice/deprovision');
     // The proxy notices at its next revalidation: one interval.
@@ -80,7 +80,7 @@ describe('a real browser', { skip }, () => {
       `expected the IdP's login page, got ${navigation.status()} at ${page.url()}: ${(await navigation.text()).slice(0, 300)}`);
     await page.getByRole('heading', { name: /sign in as/ }).waitFor();
     assert.equal(await page.locator('button[value="alice"]').count(), 0, 'a deprovisioned user is not offered');
-    const screenshot = join(ARTIFACTS, `browser-${PROXY_KIND}-final.png`);
+    const screenshot = join(ARTIFACTS, `browser-${E2E_RUN}-final.png`);
     await page.screenshot({ path: screenshot });
     figure(t, 'browser', { login_ms: Math.round(loginMs), chromium: browser.version(), screenshot });
     await context.close();
