@@ -1,5 +1,7 @@
 # vigil: build, test and run everything from a fresh clone.
-#   make test    everything CI runs
+#   make test    everything CI runs: make check, then the suites of mk/*.mk (IdP self-test, Istio schemas,
+#                end-to-end in host-sim, real Envoy and real nginx)
+#   make check   the Rust tiers only (build, clippy, unit, host-sim, black-box): no Node, Chromium or sudo
 #   make wasm    dist/vigil.wasm (+ .sha256)
 #   make demo    a local IdP + upstream + host-sim serve, to try it in a browser
 
@@ -9,7 +11,7 @@ WASM_TARGET := wasm32-wasip1
 DIST := dist
 PROBES := $(notdir $(wildcard host-sim/probes/*))
 
-.PHONY: all setup wasm probes test unit lint bench clean
+.PHONY: all setup wasm probes check test unit lint bench clean
 
 all: wasm
 
@@ -43,8 +45,10 @@ unit:
 # mk/*.mk files append their suites (the IdP self-test, end-to-end) to EXTRA_TESTS.
 EXTRA_TESTS :=
 
-test: wasm probes lint
+check: wasm probes lint
 	$(CARGO) test
+
+test: check
 	@for t in $(EXTRA_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 # Per-request cost of dist/vigil.wasm in host-sim (wall clock; BENCH_REQUESTS=n to change the sample).
