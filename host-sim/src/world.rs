@@ -15,6 +15,8 @@ pub struct World {
     pub metrics: BTreeMap<String, Metric>,
     /// nginx profile: the `shm_queue` zones nginx.conf declares; registering any other name traps.
     pub shm_queues: Vec<String>,
+    /// WASI `random_get` fails (EIO) while set: a host whose entropy source broke (`Sim::set_random_failing`).
+    pub random_fails: bool,
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +59,7 @@ impl World {
             next_queue_id: 1,
             metrics: BTreeMap::new(),
             shm_queues: Vec::new(),
+            random_fails: false,
         }
     }
 

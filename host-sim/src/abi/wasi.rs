@@ -38,6 +38,7 @@ pub const DEFINED: &[&str] = &[
 const SUCCESS: i32 = 0;
 const EBADF: i32 = 8;
 const EINVAL: i32 = 28;
+const EIO: i32 = 29;
 const ENOENT: i32 = 44;
 pub const ENOSYS: i32 = 52;
 const ENOTSUP: i32 = 58;
@@ -114,6 +115,9 @@ fn register_module(linker: &mut Linker<VmState>, m: &str) -> Result<()> {
     linker.func_wrap(m, "random_get", |mut c: Ctx<'_>, buf: i32, len: i32| -> Result<i32> {
         if !(0..=RANDOM_MAX).contains(&len) {
             return Ok(EINVAL);
+        }
+        if c.data().world.lock().map(|w| w.random_fails).unwrap_or(false) {
+            return Ok(EIO);
         }
         let mut bytes = vec![0u8; len as usize];
         c.data_mut().rng.fill_bytes(&mut bytes);

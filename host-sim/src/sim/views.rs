@@ -114,6 +114,12 @@ impl Sim {
         world.metrics.get(name).map(|m| m.samples.clone()).unwrap_or_default()
     }
 
+    /// While `true`, WASI `random_get` fails with EIO on every VM (a host whose entropy source broke).
+    pub fn set_random_failing(&mut self, failing: bool) {
+        let mut world = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        world.random_fails = failing;
+    }
+
     /// Every defined metric and its value.
     pub fn metrics(&self) -> Vec<(String, i64)> {
         let world = self.world.lock().unwrap_or_else(|e| e.into_inner());
