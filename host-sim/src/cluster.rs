@@ -135,6 +135,8 @@ pub(crate) enum ReplyKind {
     Reset,
     ConnectFailure,
     NoAnswer,
+    /// An nginx `:dispatch_status` failure (Envoy: the closest equivalent).
+    Fail(crate::types::CallFailure),
 }
 
 /// How a cluster answers one callout.
@@ -157,14 +159,23 @@ impl CalloutReply {
         CalloutReply::ok(status).header("content-type", "application/json").body(value.to_string())
     }
 
-    /// The stream is reset before a response: `on_http_call_response(.., 0, 0, 0)` + `get_status` = (11, "reset").
+    /// The stream is reset before a response: `on_http_call_response(.., 0, 0, 0)` + `get_status` = (11, "reset")
+    /// (nginx: `:dispatch_status: broken connection`).
     pub fn reset() -> Self {
         CalloutReply { kind: ReplyKind::Reset, delay: Duration::ZERO }
     }
 
-    /// The cluster cannot be reached: Envoy's router answers 503 "upstream connect error…".
+    /// The cluster cannot be reached: Envoy's router answers 503 "upstream connect error…" (nginx:
+    /// `:dispatch_status: broken connection`).
     pub fn connect_failure() -> Self {
         CalloutReply { kind: ReplyKind::ConnectFailure, delay: Duration::ZERO }
+    }
+
+    /// A failure as ngx_wasm_module reports it (`:dispatch_status`). On Envoy: `Timeout` ends the call at its
+    /// timeout (504), `BrokenConnection` is a reset, `TlsHandshake` and `Resolver` are the router's 503 for a
+    /// failed connection, `Reader` is a reset.
+    pub fn fail(failure: crate::types::CallFailure) -> Self {
+        CalloutReply { kind: ReplyKind::Fail(failure), delay: Duration::ZERO }
     }
 
     /// Never answers: only the callout's timeout (504) ends it.

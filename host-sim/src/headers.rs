@@ -1,9 +1,20 @@
 //! Envoy-style header maps (ordered multimap, lower-cased keys) and the proxy-wasm pairs wire format.
 
-/// Ordered multimap; keys are lower-cased on every write, as `Http::LowerCaseString` does.
+/// Ordered multimap; keys are lower-cased on every write, as `Http::LowerCaseString` does. On the nginx profile an
+/// entry can also be *hidden*: ngx_wasm_module "removes" a header by zeroing its hash, which hides it from the
+/// filter's pairs list but not from the single-value getter, nor from what nginx sends (see `crate::nginx::headers`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HeaderMap {
-    entries: Vec<(String, Vec<u8>)>,
+    pub(crate) entries: Vec<Entry>,
+    /// nginx request headers: the `headers_in` pointers of nginx's built-in headers.
+    pub(crate) builtins: Option<crate::nginx::headers::Builtins>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub hidden: bool,
 }
 
 impl HeaderMap {
@@ -19,18 +30,20 @@ impl HeaderMap {
         map
     }
 
+    /// Entries the filter can see (all of them, except hidden ones on nginx).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.iter().filter(|e| !e.hidden).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
-    /// First value only, as Envoy's `getHeaderMapValue` does.
+    /// First value only, as Envoy's `getHeaderMapValue` does (and ngx_wasm_module's, which also finds hidden
+    /// entries).
     pub fn get(&self, key: &str) -> Option<&[u8]> {
         let key = key.to_ascii_lowercase();
-        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_slice())
+        self.entries.iter().find(|e| e.key == key).map(|e| e.value.as_slice())
     }
 
     pub fn get_str(&self, key: &str) -> Option<String> {
@@ -38,57 +51,70 @@ impl HeaderMap {
     }
 
     pub fn add(&mut self, key: &str, value: &[u8]) {
-        self.entries.push((key.to_ascii_lowercase(), value.to_vec()));
+        self.entries.push(Entry { key: key.to_ascii_lowercase(), value: value.to_vec(), hidden: false });
     }
 
     /// `setCopy`: replaces every value of the key (appends when absent).
     pub fn replace(&mut self, key: &str, value: &[u8]) {
         let key = key.to_ascii_lowercase();
-        match self.entries.iter().position(|(k, _)| *k == key) {
+        match self.entries.iter().position(|e| e.key == key) {
             Some(first) => {
-                self.entries[first].1 = value.to_vec();
+                self.entries[first].value = value.to_vec();
                 let mut index = 0;
-                self.entries.retain(|(k, _)| {
+                self.entries.retain(|e| {
                     index += 1;
-                    index - 1 == first || *k != key
+                    index - 1 == first || e.key != key
                 });
             }
-            None => self.entries.push((key, value.to_vec())),
+            None => self.add(&key, value),
         }
     }
 
     pub fn remove(&mut self, key: &str) {
         let key = key.to_ascii_lowercase();
-        self.entries.retain(|(k, _)| *k != key);
+        self.entries.retain(|e| e.key != key);
     }
 
+    /// Visible entries.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+        self.entries.iter().filter(|e| !e.hidden).map(|e| (e.key.as_str(), e.value.as_slice()))
     }
 
+    /// Visible entries as strings.
     pub fn to_string_pairs(&self) -> Vec<(String, String)> {
-        self.entries.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect()
+        self.iter().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v).into_owned())).collect()
     }
 
-    /// Proxy-wasm pairs encoding: count, (key_len, value_len)*, then `key\0value\0`*.
-    pub fn serialize(&self) -> Vec<u8> {
-        if self.entries.is_empty() {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
-        for (k, v) in &self.entries {
-            out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        }
-        for (k, v) in &self.entries {
-            out.extend_from_slice(k.as_bytes());
-            out.push(0);
-            out.extend_from_slice(v);
-            out.push(0);
-        }
-        out
+    /// Every entry, hidden ones included, with its hidden flag.
+    pub(crate) fn all_entries(&self) -> &[Entry] {
+        &self.entries
     }
+
+    /// Proxy-wasm pairs encoding of the visible entries: count, (key_len, value_len)*, then `key\0value\0`*.
+    pub fn serialize(&self) -> Vec<u8> {
+        serialize_pairs(self.iter())
+    }
+}
+
+/// Proxy-wasm pairs encoding: count, (key_len, value_len)*, then `key\0value\0`*; nothing for no pairs.
+pub fn serialize_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+    let pairs: Vec<(&str, &[u8])> = pairs.collect();
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (k, v) in &pairs {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in &pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    out
 }
 
 const PAIRS_MAX_BYTES: usize = 1 << 20;

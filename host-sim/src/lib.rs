@@ -7,6 +7,7 @@ mod cluster;
 mod engine;
 mod headers;
 mod http;
+mod nginx;
 mod realhttp;
 pub mod serve;
 mod sim;
@@ -19,7 +20,8 @@ pub use cluster::{CalloutId, CalloutReply, CalloutRequest, Cluster};
 pub use headers::HeaderMap;
 pub use http::{Outcome, Reply, Request, UpstreamRequest};
 pub use sim::{SharedDataView, Sim, SimBuilder, SimError, StreamId};
-pub use types::{FailurePolicy, LogLevel, LogLine, Profile, Trap, VmRef};
+pub use nginx::proxy::ProxySetHeader;
+pub use types::{CallFailure, FailurePolicy, HostCrash, LogLevel, LogLine, Profile, ShmEviction, Trap, VmRef};
 
 /// Compiles a module into the process-wide cache ahead of time (optional; `build` does it on first use).
 pub fn precompile(wasm: impl AsRef<std::path::Path>) -> Result<(), SimError> {

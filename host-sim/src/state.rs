@@ -48,13 +48,16 @@ pub enum Deferred {
     Continue(u32, StreamKind),
     Close(u32, StreamKind),
     LocalReply { ctx: u32, status: u16, headers: Vec<(String, Vec<u8>)>, body: Vec<u8>, details: String },
+    /// nginx: `send_local_response` from `on_http_response_headers` only replaces the status and the body.
+    OverrideResponse { ctx: u32, status: u16, body: Vec<u8> },
 }
 
 /// Side effects a VM call produced, drained by the simulator after the call.
 #[derive(Clone, Debug)]
 pub enum Effect {
     Deferred(Deferred),
-    Callout { token: u32, cluster: String, headers: Vec<(String, String)>, body: Vec<u8>, trailers: Vec<(String, String)>, timeout_ms: u32 },
+    /// `ctx`: the context that dispatched (on nginx the response goes back to it).
+    Callout { token: u32, ctx: u32, cluster: String, headers: Vec<(String, String)>, body: Vec<u8>, trailers: Vec<(String, String)>, timeout_ms: u32 },
     QueueReady { target: VmRef, root: u32, generation: u64, queue_id: u32 },
     TickPeriod { period_ms: u32 },
 }
@@ -81,6 +84,14 @@ pub struct HttpData {
     pub log_phase: bool,
     /// `proxy_set_property` values (Envoy keeps them in filter state).
     pub properties: HashMap<String, Vec<u8>>,
+    /// nginx: a local reply is stashed and not yet sent (a second one traps).
+    pub local_reply_stashed: bool,
+    /// nginx: the response entered nginx's header filter (writes to request headers trap from then on).
+    pub response_started: bool,
+    /// nginx: the response body filter ran (a local reply then traps: "response already sent").
+    pub response_body_started: bool,
+    /// nginx: this request's last calls that ended in `:dispatch_status: timeout`, in a row.
+    pub consecutive_timeouts: u32,
 }
 
 /// The callout response visible during `proxy_on_http_call_response`.
@@ -89,6 +100,8 @@ pub struct CallResponse {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     pub trailers: HeaderMap,
+    /// nginx: `:dispatch_status` ("ok", "timeout", "broken connection", ...); the map holds only it on failure.
+    pub dispatch_status: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -132,6 +145,10 @@ pub struct VmState {
     pub stdio: [Vec<u8>; 2],
     /// A hostcall asked to fail the VM (e.g. an nginx-unsupported call); reported as the trap message.
     pub host_failure: Option<String>,
+    /// nginx: a hostcall crashed the worker process: (hostcall, why).
+    pub host_crash: Option<(String, String)>,
+    /// nginx: the tick period this root set (a second non-zero one traps).
+    pub tick_period_ms: u32,
 }
 
 impl VmState {
@@ -186,6 +203,8 @@ impl VmState {
             logs: Vec::new(),
             stdio: [Vec::new(), Vec::new()],
             host_failure: None,
+            host_crash: None,
+            tick_period_ms: 0,
         }
     }
 
@@ -213,6 +232,11 @@ impl VmState {
 
     pub fn is_root(&self, ctx: u32) -> bool {
         ctx == self.root_id
+    }
+
+    /// Whether the running callback belongs to the root context (the context executing, not the effective one).
+    pub fn in_root(&self) -> bool {
+        self.is_root(self.current_ctx)
     }
 
     /// The stream the hostcall acts on: the effective context if it is a stream.

@@ -10,6 +10,8 @@ pub mod status {
     pub const PARSE_FAILURE: i32 = 4;
     pub const EMPTY: i32 = 7;
     pub const CAS_MISMATCH: i32 = 8;
+    /// ngx_wasm_module's `ngx_proxy_wasm_result_err`.
+    pub const INTERNAL_FAILURE: i32 = 10;
 }
 
 pub mod buffer_type {
@@ -130,4 +132,58 @@ pub struct Trap {
     /// The export that trapped, e.g. `proxy_on_request_headers`.
     pub function: String,
     pub at_ns: u64,
+}
+
+/// What a full nginx `shm_kv` zone does (`shm_kv NAME SIZE eviction=...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ShmEviction {
+    /// `eviction=none`: a write that does not fit traps the hostcall ("could not write to slab").
+    #[default]
+    None,
+    /// `eviction=lru`: least recently used entries are dropped until the write fits.
+    Lru,
+    /// `eviction=slru` (nginx's default): modelled as `Lru` (nginx keeps one LRU queue per slab size class).
+    Slru,
+}
+
+/// A failure that takes the whole nginx worker process down (SIGSEGV, SIGABRT): not a Wasm trap, nginx has no
+/// failure policy for it. Every stream of that worker is reset and the worker's VM is started afresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostCrash {
+    pub vm: VmRef,
+    /// What ngx_wasm_module does wrong, and why (the source and the signal).
+    pub message: String,
+    /// The hostcall that crashed the worker, e.g. `proxy_send_local_response`.
+    pub hostcall: String,
+    /// The export that was running, e.g. `proxy_on_tick`.
+    pub function: String,
+    pub at_ns: u64,
+}
+
+/// How an nginx callout fails (ngx_wasm_module's `:dispatch_status`); on Envoy each maps to the closest failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallFailure {
+    /// Connect, send or read timed out: `timeout` (Envoy: the router's 504).
+    Timeout,
+    /// Refused or reset: `broken connection` (Envoy: reset, or the router's 503 for a refused connect).
+    BrokenConnection,
+    /// `tls handshake failure` (Envoy: the router's 503).
+    TlsHandshake,
+    /// The target's host name did not resolve: `resolver failure` (Envoy: the router's 503).
+    Resolver,
+    /// The status line and headers did not fit the socket buffers: `reader failure` (Envoy: reset).
+    Reader,
+}
+
+impl CallFailure {
+    /// The `:dispatch_status` ngx_wasm_module reports.
+    pub fn dispatch_status(self) -> &'static str {
+        match self {
+            CallFailure::Timeout => "timeout",
+            CallFailure::BrokenConnection => "broken connection",
+            CallFailure::TlsHandshake => "tls handshake failure",
+            CallFailure::Resolver => "resolver failure",
+            CallFailure::Reader => "reader failure",
+        }
+    }
 }

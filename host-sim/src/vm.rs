@@ -21,6 +21,8 @@ pub struct Vm {
 pub enum CallResult {
     Returned(i32),
     Trapped { message: String, function: &'static str },
+    /// nginx: a hostcall crashed the worker process (`hostcall`: which one, `message`: why).
+    Crashed { message: String, hostcall: String, function: &'static str },
 }
 
 impl Vm {
@@ -78,6 +80,7 @@ impl Vm {
             state.current_ctx = ctx;
             state.effective_ctx = ctx;
             state.host_failure = None;
+            state.host_crash = None;
         }
         let logs_before = self.store.data().logs.len();
         let params: Vec<Val> = args.iter().map(|a| Val::I32(*a)).collect();
@@ -90,6 +93,9 @@ impl Vm {
         state.effective_ctx = 0;
         state.call_response = None;
         state.call_status = (0, String::new());
+        if let Some((hostcall, message)) = state.host_crash.take() {
+            return CallResult::Crashed { message, hostcall, function: name };
+        }
         match outcome {
             Ok(()) => CallResult::Returned(results.first().and_then(Val::i32).unwrap_or(0)),
             Err(error) => {

@@ -1,6 +1,7 @@
 //! proxy_get_buffer_bytes / proxy_set_buffer_bytes with Envoy's availability and clamping rules.
 
 use super::memory::{check_allowed, copy_out, read, Ctx};
+use super::nginx_request_action;
 use crate::state::{Callback, VmState};
 use crate::types::{buffer_type as bt, status};
 use wasmtime::Result;
@@ -50,6 +51,9 @@ fn get(linker: &mut Linker<VmState>) -> Result<()> {
             if kind > bt::MAX {
                 return Ok(status::BAD_ARGUMENT);
             }
+            if matches!(kind, bt::HTTP_REQUEST_BODY | bt::HTTP_RESPONSE_BODY) {
+                nginx_request_action(&mut c, "proxy_get_buffer_bytes")?;
+            }
             let Some(buffer) = readable(c.data(), kind) else { return Ok(status::NOT_FOUND) };
             let start = (start as u32 as usize).min(buffer.len());
             let end = start.saturating_add(max as u32 as usize).min(buffer.len());
@@ -69,6 +73,9 @@ fn set(linker: &mut Linker<VmState>) -> Result<()> {
             let kind = kind as u32;
             if kind > bt::MAX {
                 return Ok(status::BAD_ARGUMENT);
+            }
+            if matches!(kind, bt::HTTP_REQUEST_BODY | bt::HTTP_RESPONSE_BODY) {
+                nginx_request_action(&mut c, "proxy_set_buffer_bytes")?;
             }
             let data = read(&c, ptr, len)?;
             let (start, length) = (start as u32 as usize, length as u32 as usize);

@@ -2,9 +2,9 @@
 //! clusters exist in the simulator).
 
 use super::memory::{check_allowed, copy_out, read, read_string, write_u32, Ctx};
-use super::nginx_unsupported;
+use super::{host_crash, host_trap, nginx_unsupported};
 use crate::headers::parse_pairs;
-use crate::state::{Effect, VmState};
+use crate::state::{Callback, Effect, VmState};
 use crate::types::{status, Profile};
 use wasmtime::Result;
 use wasmtime::Linker;
@@ -34,23 +34,22 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
             let headers = lowercase(parse_pairs(&read(&c, hptr, hlen)?));
             let body = read(&c, bptr, blen)?;
             let trailers = lowercase(parse_pairs(&read(&c, tptr, tlen)?));
-            let profile = c.data().profile;
+            if c.data().profile == Profile::Nginx {
+                return nginx_dispatch(&mut c, cluster, headers, body, trailers, timeout_ms, ret_token);
+            }
             let has = |name: &str| headers.iter().any(|(k, _)| k == name);
-            let required: &[&str] = match profile {
-                Profile::Envoy => &[":path", ":method", ":authority"],
-                Profile::Nginx => &[":path", ":method"],
-            };
             // Envoy: the timeout is converted to int first, then the cluster is looked up, then pseudo-headers.
             let valid = timeout_ms >= 0
-                && (profile == Profile::Nginx || c.data().clusters.contains(&cluster))
-                && required.iter().all(|h| has(h));
+                && c.data().clusters.contains(&cluster)
+                && [":path", ":method", ":authority"].iter().all(|h| has(h));
             if !valid {
                 write_u32(&mut c, ret_token, 0)?;
                 return Ok(status::BAD_ARGUMENT);
             }
             let token = c.data_mut().next_callout_token();
             write_u32(&mut c, ret_token, token)?;
-            c.data_mut().effects.push(Effect::Callout { token, cluster, headers, body, trailers, timeout_ms: timeout_ms as u32 });
+            let ctx = c.data().current_ctx;
+            c.data_mut().effects.push(Effect::Callout { token, ctx, cluster, headers, body, trailers, timeout_ms: timeout_ms as u32 });
             Ok(status::OK)
         },
     )?;
@@ -63,6 +62,69 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
         Ok(status::OK)
     })?;
     grpc(linker)
+}
+
+/// `ngx_proxy_wasm_hfuncs_dispatch_http_call` and `ngx_http_proxy_wasm_dispatch`.
+fn nginx_dispatch(
+    c: &mut Ctx<'_>,
+    target: String,
+    mut headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    trailers: Vec<(String, String)>,
+    timeout_ms: i32,
+    ret_token: i32,
+) -> Result<i32> {
+    let (callback, in_root) = (c.data().callback, c.data().in_root());
+    if in_root && callback == Some(Callback::HttpCallResponse) {
+        return Err(host_crash(
+            c,
+            "proxy_http_call",
+            "a dispatch from the root context's own on_http_call_response: ngx_wasm_module finds the finished \
+             call's request context and allocates the new call on its freed pool (SIGSEGV)",
+        ));
+    }
+    let allowed = matches!(callback, Some(Callback::RequestHeaders | Callback::RequestBody | Callback::Tick | Callback::HttpCallResponse));
+    if !allowed {
+        return Err(host_trap(
+            c,
+            "can only send HTTP dispatch during \"on_request_headers\", \"on_request_body\", \"on_tick\", \"on_dispatch_response\", \"on_foreign_function\"",
+        ));
+    }
+    let has = |name: &str| headers.iter().any(|(k, v)| k == name && !v.is_empty());
+    let error = if !has(":method") {
+        Some("no :method")
+    } else if !has(":path") {
+        Some("no :path")
+    } else if target.is_empty() || target.starts_with(':') {
+        Some("tcp socket - no host")
+    } else {
+        None
+    };
+    if let Some(error) = error {
+        // In a request's hostcall the failure traps; a root's (fake request) is logged and answered with an error.
+        let message = format!("dispatch failed: {error}");
+        if !in_root {
+            return Err(host_trap(c, message));
+        }
+        c.data_mut().logs.push((crate::types::LogLevel::Error, format!("host-sim (nginx): {message}")));
+        write_u32(c, ret_token, 0)?;
+        return Ok(status::INTERNAL_FAILURE);
+    }
+    if !has(":authority") {
+        // The Host header defaults to the target (unix sockets: "localhost").
+        let authority = if target.starts_with("unix:") { "localhost".to_string() } else { target.clone() };
+        headers.retain(|(k, _)| k != ":authority");
+        headers.push((":authority".to_string(), authority));
+    }
+    let timeout_ms = match timeout_ms as u32 {
+        0 => crate::nginx::DEFAULT_CALL_TIMEOUT_MS,
+        t => t,
+    };
+    let token = c.data_mut().next_callout_token();
+    write_u32(c, ret_token, token)?;
+    let ctx = c.data().current_ctx;
+    c.data_mut().effects.push(Effect::Callout { token, ctx, cluster: target, headers, body, trailers, timeout_ms });
+    Ok(status::OK)
 }
 
 fn grpc(linker: &mut Linker<VmState>) -> Result<()> {

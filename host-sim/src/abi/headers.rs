@@ -2,9 +2,11 @@
 //! answers BadArgument to get-value and to every write (the SDK panics), and Ok+empty to get-pairs.
 
 use super::memory::{check_allowed, copy_out, read, read_string, Ctx};
+use super::ngx_maps;
 use crate::headers::{parse_pairs, HeaderMap};
+use crate::nginx::headers::Mode;
 use crate::state::{HttpData, VmState};
-use crate::types::{map_type as mt, status};
+use crate::types::{map_type as mt, status, Profile};
 use wasmtime::Result;
 use wasmtime::Linker;
 
@@ -84,11 +86,24 @@ fn modify(c: &mut Ctx<'_>, kind: i32, change: impl FnOnce(&mut HeaderMap)) -> i3
     }
 }
 
+fn nginx(c: &Ctx<'_>) -> bool {
+    c.data().profile == Profile::Nginx
+}
+
 pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
     linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: Ctx<'_>, kind: i32, ret_ptr: i32, ret_size: i32| -> Result<i32> {
         check_allowed(&c, "proxy_get_header_map_pairs")?;
         if kind as u32 > mt::MAX {
             return Ok(status::BAD_ARGUMENT);
+        }
+        if nginx(&c) {
+            return match ngx_maps::get_pairs(&mut c, kind as u32)? {
+                Ok(bytes) => {
+                    copy_out(&mut c, &bytes, ret_ptr, ret_size)?;
+                    Ok(status::OK)
+                }
+                Err(code) => Ok(code),
+            };
         }
         let bytes = match readable(c.data(), kind as u32) {
             Access::Map(map) => map.serialize(),
@@ -106,6 +121,16 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
                 return Ok(status::BAD_ARGUMENT);
             }
             let key = read_string(&c, kptr, klen)?;
+            if nginx(&c) {
+                return match ngx_maps::get_value(&mut c, kind as u32, &key)? {
+                    Ok(Some(value)) => {
+                        copy_out(&mut c, &value, ret_ptr, ret_size)?;
+                        Ok(status::OK)
+                    }
+                    Ok(None) => Ok(status::NOT_FOUND),
+                    Err(code) => Ok(code),
+                };
+            }
             let value = match readable(c.data(), kind as u32) {
                 Access::Map(map) => map.get(&key).map(<[u8]>::to_vec),
                 Access::Empty | Access::LogMissing => None,
@@ -123,6 +148,9 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
     linker.func_wrap("env", "proxy_set_header_map_pairs", |mut c: Ctx<'_>, kind: i32, ptr: i32, len: i32| -> Result<i32> {
         check_allowed(&c, "proxy_set_header_map_pairs")?;
         let pairs = parse_pairs(&read(&c, ptr, len)?);
+        if nginx(&c) {
+            return ngx_maps::set_pairs(&mut c, kind as u32, &pairs);
+        }
         Ok(modify(&mut c, kind, |map| {
             let keys: Vec<String> = map.iter().map(|(k, _)| k.to_string()).collect();
             for key in keys {
@@ -139,6 +167,9 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
         |mut c: Ctx<'_>, kind: i32, kptr: i32, klen: i32, vptr: i32, vlen: i32| -> Result<i32> {
             check_allowed(&c, "proxy_replace_header_map_value")?;
             let (key, value) = (read_string(&c, kptr, klen)?, read(&c, vptr, vlen)?);
+            if nginx(&c) {
+                return ngx_maps::modify(&mut c, kind as u32, &key, &value, Mode::Set, "proxy_replace_header_map_value");
+            }
             Ok(modify(&mut c, kind, |map| map.replace(&key, &value)))
         },
     )?;
@@ -148,12 +179,18 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
         |mut c: Ctx<'_>, kind: i32, kptr: i32, klen: i32, vptr: i32, vlen: i32| -> Result<i32> {
             check_allowed(&c, "proxy_add_header_map_value")?;
             let (key, value) = (read_string(&c, kptr, klen)?, read(&c, vptr, vlen)?);
+            if nginx(&c) {
+                return ngx_maps::modify(&mut c, kind as u32, &key, &value, Mode::Append, "proxy_add_header_map_value");
+            }
             Ok(modify(&mut c, kind, |map| map.add(&key, &value)))
         },
     )?;
     linker.func_wrap("env", "proxy_remove_header_map_value", |mut c: Ctx<'_>, kind: i32, kptr: i32, klen: i32| -> Result<i32> {
         check_allowed(&c, "proxy_remove_header_map_value")?;
         let key = read_string(&c, kptr, klen)?;
+        if nginx(&c) {
+            return ngx_maps::modify(&mut c, kind as u32, &key, b"", Mode::Remove, "proxy_remove_header_map_value");
+        }
         Ok(modify(&mut c, kind, |map| map.remove(&key)))
     })?;
     Ok(())

@@ -2,7 +2,8 @@
 
 use super::memory::{check_allowed, read_string, write_u32, write_u64, Ctx};
 use crate::state::{Effect, VmState};
-use crate::types::{status, LogLevel};
+use super::host_trap;
+use crate::types::{status, LogLevel, Profile};
 use wasmtime::Result;
 use wasmtime::Linker;
 
@@ -28,8 +29,19 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
     })?;
     linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut c: Ctx<'_>, period: i32| -> Result<i32> {
         check_allowed(&c, "proxy_set_tick_period_milliseconds")?;
-        // The timer belongs to the VM's root context, whichever context calls this.
-        c.data_mut().effects.push(Effect::TickPeriod { period_ms: period as u32 });
+        let period = period as u32;
+        if c.data().profile == Profile::Nginx {
+            // ngx_wasm_module: only a root context has a timer, and a period can be set once (0 cancels).
+            if !c.data().in_root() {
+                return Err(host_trap(&mut c, "can only set tick_period in root context"));
+            }
+            if period != 0 && c.data().tick_period_ms != 0 {
+                return Err(host_trap(&mut c, "tick_period already set"));
+            }
+            c.data_mut().tick_period_ms = period;
+        }
+        // Envoy: the timer belongs to the VM's root context, whichever context calls this.
+        c.data_mut().effects.push(Effect::TickPeriod { period_ms: period });
         Ok(status::OK)
     })?;
     Ok(())

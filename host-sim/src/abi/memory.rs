@@ -1,5 +1,5 @@
 //! Guest memory access. Host→guest data goes through `proxy_on_memory_allocate` with the exact size, and empty
-//! data is written as (null, 0) without allocating, as cpp-host does.
+//! data is written as (null, 0) without allocating, as cpp-host does (ngx_wasm_module allocates 0 bytes).
 
 use crate::state::{Restrict, VmState};
 use wasmtime::{bail, format_err as anyhow, Result};
@@ -49,7 +49,8 @@ pub fn write_u64(caller: &mut Ctx<'_>, ptr: i32, value: u64) -> Result<()> {
 
 /// Copies `bytes` into a fresh guest allocation and writes (ptr, size) to the two return slots.
 pub fn copy_out(caller: &mut Ctx<'_>, bytes: &[u8], ret_ptr: i32, ret_size: i32) -> Result<()> {
-    if bytes.is_empty() {
+    // ngx_wasm_module allocates even for empty data, so the guest gets a non-null pointer (the SDK: Some(b"")).
+    if bytes.is_empty() && caller.data().profile != crate::types::Profile::Nginx {
         write_u32(caller, ret_ptr, 0)?;
         return write_u32(caller, ret_size, 0);
     }
@@ -59,7 +60,7 @@ pub fn copy_out(caller: &mut Ctx<'_>, bytes: &[u8], ret_ptr: i32, ret_size: i32)
     let result = alloc.call(&mut *caller, bytes.len() as i32);
     caller.data_mut().restrict = previous;
     let ptr = result?;
-    if ptr == 0 {
+    if ptr == 0 && !bytes.is_empty() {
         bail!("proxy_on_memory_allocate({}) returned null", bytes.len());
     }
     write(caller, ptr, bytes)?;

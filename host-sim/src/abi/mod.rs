@@ -6,6 +6,7 @@ pub mod headers;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+mod ngx_maps;
 pub mod queues;
 pub mod shared;
 pub mod streams;
@@ -68,6 +69,30 @@ pub fn register_all(linker: &mut Linker<VmState>) -> Result<()> {
     callouts::register(linker)?;
     metrics::register(linker)?;
     wasi::register(linker)?;
+    Ok(())
+}
+
+/// The hostcall traps (the VM call fails) with `message` as the reported trap.
+pub fn host_trap(caller: &mut Ctx<'_>, message: impl Into<String>) -> wasmtime::Error {
+    let message = message.into();
+    caller.data_mut().host_failure = Some(message.clone());
+    wasmtime::format_err!("{message}")
+}
+
+/// nginx: the hostcall crashes the worker process (recorded as a `HostCrash`; the VM call is aborted).
+pub fn host_crash(caller: &mut Ctx<'_>, hostcall: &str, why: impl Into<String>) -> wasmtime::Error {
+    let why = why.into();
+    caller.data_mut().host_crash = Some((hostcall.to_string(), why.clone()));
+    wasmtime::format_err!("nginx worker crash in {hostcall}: {why}")
+}
+
+/// nginx: `hostcall` acts on the request of the executing context; from a root context that crashes the worker.
+pub fn nginx_request_action(caller: &mut Ctx<'_>, hostcall: &str) -> Result<()> {
+    let s = caller.data();
+    if s.profile == Profile::Nginx && s.in_root() {
+        let callback = s.callback.map(|c| format!("{c:?}")).unwrap_or_default();
+        return Err(host_crash(caller, hostcall, format!("{hostcall} from the root context (callback {callback}): {}", crate::nginx::NO_REQUEST_CONTEXT)));
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! (never on nginx, which also lacks resolve).
 
 use super::memory::{check_allowed, copy_out, read, read_string, write_u32, Ctx};
-use super::nginx_unsupported;
+use super::{host_trap, nginx_unsupported};
 use crate::state::{Effect, VmState};
 use crate::types::{status, Profile};
 use wasmtime::{format_err as anyhow, Result};
@@ -12,22 +12,16 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
     linker.func_wrap("env", "proxy_register_shared_queue", |mut c: Ctx<'_>, nptr: i32, nlen: i32, ret: i32| -> Result<i32> {
         check_allowed(&c, "proxy_register_shared_queue")?;
         let name = read_string(&c, nptr, nlen)?;
-        let undeclared = {
-            let s = c.data();
-            let world = s.world.lock().map_err(|_| anyhow!("shared world poisoned"))?;
-            s.profile == Profile::Nginx && !world.shm_queues.contains(&name)
-        };
-        if undeclared {
-            // ngx_wasm_module: a queue is an `shm_queue` zone; an unknown name traps the VM call.
-            let message = format!("could not find queue \"{name}\" (declare it with shm_queue in nginx.conf)");
-            c.data_mut().host_failure = Some(message.clone());
-            return Err(anyhow!("{message}"));
-        }
-        let id = {
+        let registered = {
             let s = c.data();
             let target = (s.vm, s.root_id, s.generation);
             let mut world = s.world.lock().map_err(|_| anyhow!("shared world poisoned"))?;
             world.register_queue(&s.vm_id, &name, target)
+        };
+        // ngx_wasm_module: a queue is an `shm_queue` zone; any other name traps the VM call.
+        let id = match registered {
+            Ok(id) => id,
+            Err(message) => return Err(host_trap(&mut c, message)),
         };
         write_u32(&mut c, ret, id)?;
         Ok(status::OK)

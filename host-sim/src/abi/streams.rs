@@ -1,10 +1,10 @@
 //! Stream control (continue, close, local reply: all deferred), effective context, done, properties, foreign calls.
 
 use super::memory::{check_allowed, copy_out, read, read_string, Ctx};
-use super::nginx_unsupported;
+use super::{host_crash, host_trap, nginx_request_action, nginx_unsupported};
 use crate::headers::parse_pairs;
-use crate::state::{Deferred, StreamKind, VmState};
-use crate::types::status;
+use crate::state::{Callback, Deferred, StreamKind, VmState};
+use crate::types::{status, Profile};
 use wasmtime::{bail, Result};
 use wasmtime::Linker;
 
@@ -20,6 +20,7 @@ fn stream_kind(kind: i32) -> Option<Option<StreamKind>> {
 pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
     linker.func_wrap("env", "proxy_continue_stream", |mut c: Ctx<'_>, kind: i32| -> Result<i32> {
         check_allowed(&c, "proxy_continue_stream")?;
+        nginx_request_action(&mut c, "proxy_continue_stream")?;
         if kind == 3 {
             bail!("proxy_continue_stream(Upstream): Envoy answers Unimplemented (12), which the Rust SDK cannot represent");
         }
@@ -65,9 +66,13 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
         "proxy_send_local_response",
         |mut c: Ctx<'_>, code: i32, dptr: i32, dlen: i32, bptr: i32, blen: i32, hptr: i32, hlen: i32, _grpc: i32| -> Result<i32> {
             check_allowed(&c, "proxy_send_local_response")?;
+            nginx_request_action(&mut c, "proxy_send_local_response")?;
             let details = read_string(&c, dptr, dlen)?;
             let body = read(&c, bptr, blen)?;
             let headers = parse_pairs(&read(&c, hptr, hlen)?);
+            if c.data().profile == Profile::Nginx {
+                return nginx_local_response(&mut c, code, headers, body);
+            }
             let state = c.data_mut();
             let ctx = state.effective_ctx;
             if state.streams.contains_key(&ctx) {
@@ -79,6 +84,10 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
     )?;
     linker.func_wrap("env", "proxy_set_effective_context", |mut c: Ctx<'_>, ctx: i32| -> Result<i32> {
         check_allowed(&c, "proxy_set_effective_context")?;
+        if c.data().profile == Profile::Nginx {
+            // ngx_wasm_module: a no-op that answers Ok; later hostcalls still act on the executing context.
+            return Ok(status::OK);
+        }
         let state = c.data_mut();
         let ctx = ctx as u32;
         if state.is_root(ctx) || state.streams.contains_key(&ctx) {
@@ -104,6 +113,44 @@ pub fn register(linker: &mut Linker<VmState>) -> Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// `ngx_proxy_wasm_hfuncs_send_local_response` and `ngx_http_wasm_stash_local_response`.
+fn nginx_local_response(c: &mut Ctx<'_>, code: i32, headers: Vec<(String, Vec<u8>)>, body: Vec<u8>) -> Result<i32> {
+    let state = c.data();
+    let ctx = state.current_ctx;
+    let in_call_response = state.callback == Some(Callback::HttpCallResponse);
+    let Some(http) = state.stream() else { return Ok(status::OK) };
+    if in_call_response && http.consecutive_timeouts >= 2 {
+        let why = format!(
+            "a local response from on_http_call_response after {} calls of this request in a row ended in \
+             `:dispatch_status: timeout`: nginx logs \"zero size buf in writer\" and the assertion at \
+             ngx_http_wasm_module.c:1240 aborts the worker (SIGABRT; a release build answers 500 after the headers went out)",
+            http.consecutive_timeouts
+        );
+        return Err(host_crash(c, "proxy_send_local_response", why));
+    }
+    if !(100..=999).contains(&code) {
+        return Ok(status::BAD_ARGUMENT);
+    }
+    if http.response_body_started {
+        return Err(host_trap(c, "response already sent"));
+    }
+    if http.response_started {
+        // In on_http_response_headers: only the status and the body are replaced.
+        c.data_mut().defer(Deferred::OverrideResponse { ctx, status: code as u16, body });
+        return Ok(status::OK);
+    }
+    if http.local_reply_stashed {
+        return Err(host_trap(c, "local response already stashed"));
+    }
+    let headers = headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    let state = c.data_mut();
+    if let Some(http) = state.stream_mut() {
+        http.local_reply_stashed = true;
+    }
+    state.defer(Deferred::LocalReply { ctx, status: code as u16, headers, body, details: String::new() });
+    Ok(status::OK)
 }
 
 fn property(state: &VmState, path: &[&str]) -> Option<Vec<u8>> {

@@ -2,7 +2,9 @@
 
 use super::{Sim, SimConfig, SimError};
 use crate::cluster::Cluster;
-use crate::types::{FailurePolicy, Profile};
+use crate::nginx::kv::Zone;
+use crate::nginx::proxy::ProxySetHeader;
+use crate::types::{FailurePolicy, Profile, ShmEviction};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +21,8 @@ pub struct SimBuilder {
     pub(crate) start_ns: u64,
     pub(crate) real_clock: bool,
     pub(crate) shared_data: Vec<(String, Vec<u8>)>,
-    pub(crate) shm_queues: Vec<String>,
+    /// nginx: the `shm_kv` / `shm_queue` zones declared so far, in order (`None`: the default `shm_kv *`).
+    pub(crate) shm_zones: Vec<Zone>,
 }
 
 impl SimBuilder {
@@ -41,18 +44,45 @@ impl SimBuilder {
                 echo_logs: std::env::var_os("HOST_SIM_LOG").is_some(),
                 retain_logs: true,
                 external_upstream: false,
+                proxy_set_headers: Vec::new(),
+                real_targets: false,
+                panic_on_crash: true,
             },
             start_ns: DEFAULT_START_NS,
             real_clock: false,
             shared_data: Vec::new(),
-            shm_queues: Vec::new(),
+            shm_zones: Vec::new(),
         }
     }
 
     /// nginx profile: declares a queue as nginx.conf's `shm_queue NAME SIZE;` does. ngx_wasm_module traps when a
-    /// filter registers a queue name that no `shm_queue` zone declares.
+    /// filter registers a queue name that no `shm_queue` zone declares; the token is the zone's index among the
+    /// declared zones.
     pub fn shm_queue(mut self, name: impl Into<String>) -> Self {
-        self.shm_queues.push(name.into());
+        self.shm_zones.push(Zone::queue(&name.into()));
+        self
+    }
+
+    /// nginx profile: declares a key/value zone as `shm_kv NAME SIZE eviction=...;` does (`size_bytes`: `None`
+    /// for unbounded). Without any `shm_kv`, the sim has one unbounded `shm_kv *` zone; once one is declared,
+    /// only declared zones exist (a key whose namespace names no zone goes to `*`, and without `*` the
+    /// hostcall traps).
+    pub fn shm_kv(mut self, name: impl Into<String>, size_bytes: Option<usize>, eviction: ShmEviction) -> Self {
+        self.shm_zones.push(Zone::kv(&name.into(), size_bytes, eviction));
+        self
+    }
+
+    /// nginx profile: a `proxy_set_header NAME VALUE;` line of the location (VALUE: a literal or
+    /// `$http_<name>`); what the upstream receives is assembled as nginx's proxy module does.
+    pub fn proxy_set_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.cfg.proxy_set_headers.push(ProxySetHeader { name: name.into(), value: value.into() });
+        self
+    }
+
+    /// nginx profile: a callout to a `host:port` that no `cluster` names goes to that address over real
+    /// HTTP/1.1 (serve mode), instead of failing as an unreachable or unresolvable target.
+    pub fn real_targets(mut self, on: bool) -> Self {
+        self.cfg.real_targets = on;
         self
     }
 
@@ -143,6 +173,13 @@ impl SimBuilder {
     /// Keep log lines for `Sim::logs` (serve mode turns this off).
     pub fn retain_logs(mut self, on: bool) -> Self {
         self.cfg.retain_logs = on;
+        self
+    }
+
+    /// Whether dropping the `Sim` with nginx worker crashes no test took (`Sim::take_host_crashes`) panics
+    /// (default on; serve mode turns it off and only logs them).
+    pub fn panic_on_host_crash(mut self, on: bool) -> Self {
+        self.cfg.panic_on_crash = on;
         self
     }
 

@@ -21,6 +21,11 @@ impl Sim {
                 self.fail_vm(slot, message, function);
                 None
             }
+            CallResult::Crashed { message, hostcall, function } => {
+                // The worker process died: none of the call's actions happen.
+                self.crash_worker(slot, message, hostcall, function);
+                return None;
+            }
         };
         // Envoy runs the after-VM-call actions even when the call trapped (DeferAfterCallActions' destructor).
         for effect in effects {
@@ -42,7 +47,7 @@ impl Sim {
         format!("t={}", self.now_ns())
     }
 
-    fn fail_vm(&mut self, slot: usize, message: String, function: &str) {
+    pub(crate) fn fail_vm(&mut self, slot: usize, message: String, function: &str) {
         let now = self.now_ns();
         let vref = self.slots[slot].vref;
         let s = &mut self.slots[slot];
@@ -59,8 +64,8 @@ impl Sim {
         let now = self.now_ns();
         match effect {
             Effect::Deferred(action) => self.apply_deferred(slot, action),
-            Effect::Callout { token, cluster, headers, body, trailers, timeout_ms } => {
-                self.dispatch_callout(slot, token, cluster, headers, body, trailers, timeout_ms)
+            Effect::Callout { token, ctx, cluster, headers, body, trailers, timeout_ms } => {
+                self.dispatch_callout(slot, token, ctx, cluster, headers, body, trailers, timeout_ms)
             }
             Effect::QueueReady { target, root, generation, queue_id } => {
                 if let Some(target_slot) = self.slots.iter().position(|s| s.vref == target && s.generation == generation) {
@@ -83,7 +88,7 @@ impl Sim {
     fn apply_deferred(&mut self, slot: usize, action: Deferred) {
         let ctx = match &action {
             Deferred::Continue(ctx, _) | Deferred::Close(ctx, _) => *ctx,
-            Deferred::LocalReply { ctx, .. } => *ctx,
+            Deferred::LocalReply { ctx, .. } | Deferred::OverrideResponse { ctx, .. } => *ctx,
         };
         let Some(&sid) = self.slots[slot].streams.get(&ctx) else { return };
         self.streams[sid.0].on_deferred(action);

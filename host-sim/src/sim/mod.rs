@@ -4,6 +4,7 @@
 mod builder;
 mod calls;
 mod callouts;
+mod crash;
 mod events;
 mod start;
 mod stream;
@@ -43,6 +44,8 @@ pub enum SimError {
     ConfigRejected { vm: VmRef, logs: Vec<String> },
     /// A start callback trapped; `message` is the panic message the filter logged.
     Trap { vm: VmRef, message: String },
+    /// nginx: a start callback crashed the worker process (see `HostCrash`).
+    HostCrash { vm: VmRef, message: String },
 }
 
 impl fmt::Display for SimError {
@@ -57,6 +60,7 @@ impl fmt::Display for SimError {
                 Ok(())
             }
             SimError::Trap { vm, message } => write!(f, "VM {vm} trapped while starting: {message}"),
+            SimError::HostCrash { vm, message } => write!(f, "the nginx worker of {vm} crashed while starting: {message}"),
         }
     }
 }
@@ -78,6 +82,12 @@ pub(crate) struct SimConfig {
     pub echo_logs: bool,
     pub retain_logs: bool,
     pub external_upstream: bool,
+    /// nginx: the location's `proxy_set_header` lines.
+    pub proxy_set_headers: Vec<crate::nginx::proxy::ProxySetHeader>,
+    /// nginx: unnamed `host:port` callout targets are real addresses.
+    pub real_targets: bool,
+    /// Dropping a `Sim` with worker crashes no test took panics (serve mode turns this off).
+    pub panic_on_crash: bool,
 }
 
 pub(crate) struct TickState {
@@ -115,6 +125,10 @@ pub struct Sim {
     pub(crate) waker: Option<Arc<dyn Fn() + Send + Sync>>,
     pub(crate) upstream_out: Vec<(StreamId, UpstreamRequest)>,
     pub(crate) finished: Vec<StreamId>,
+    pub(crate) host_crashes: Vec<crate::types::HostCrash>,
+    pub(crate) crashes_acknowledged: usize,
+    /// A start sequence is running (a crash then leaves the worker down instead of respawning it).
+    pub(crate) starting: bool,
 }
 
 impl fmt::Debug for Sim {
@@ -128,6 +142,7 @@ impl fmt::Debug for Sim {
             .field("callouts", &self.callouts.len())
             .field("pending_events", &self.events.len())
             .field("traps", &self.traps)
+            .field("host_crashes", &self.host_crashes)
             .finish()
     }
 }
@@ -261,6 +276,9 @@ impl Sim {
     pub(crate) fn slot_of(&self, vm: VmRef) -> usize {
         match vm {
             VmRef::Worker(i) if i < self.cfg.workers => i,
+            VmRef::Main if self.cfg.profile == Profile::Nginx => {
+                panic!("nginx has no main-thread VM: ngx_wasm_module runs one VM per worker process")
+            }
             VmRef::Main => self.cfg.workers,
             other => panic!("no VM {other} in this sim (workers: {})", self.cfg.workers),
         }

@@ -5,7 +5,7 @@ use super::{Sim, SimError, TickState, VmSlot};
 use crate::clock::{Clock, EventQueue};
 use crate::engine;
 use crate::state::{Callback, VmState};
-use crate::types::VmRef;
+use crate::types::{Profile, VmRef};
 use crate::vm::{CallResult, Vm};
 use crate::world::World;
 use rand_chacha::ChaCha8Rng;
@@ -31,9 +31,14 @@ impl Sim {
         };
         let loaded = engine::load(&bytes).map_err(|e| SimError::Load { path: path.clone(), message: format!("{e:#}") })?;
         let mut world = World::new(b.cfg.profile);
-        world.shm_queues = b.shm_queues.clone();
+        if !b.shm_zones.is_empty() {
+            let declares_kv = b.shm_zones.iter().any(|z| !z.queue);
+            let mut zones = if declares_kv { Vec::new() } else { world.zones.zones.clone() };
+            zones.extend(b.shm_zones.iter().cloned());
+            world.zones.zones = zones;
+        }
         for (key, value) in &b.shared_data {
-            world.set(&b.cfg.vm_id, key, value, 0);
+            world.force_set(&b.cfg.vm_id, key, value);
         }
         let (real_tx, real_rx) = mpsc::channel();
         let clock = if b.real_clock { Clock::real() } else { Clock::virtual_at(b.start_ns) };
@@ -58,7 +63,22 @@ impl Sim {
             waker: None,
             upstream_out: Vec::new(),
             finished: Vec::new(),
+            host_crashes: Vec::new(),
+            crashes_acknowledged: 0,
+            starting: false,
         };
+        if sim.cfg.profile == Profile::Nginx {
+            // nginx: no canary and no main-thread VM; each worker process starts its own VM.
+            for i in 0..sim.cfg.workers {
+                let slot = sim.new_slot(VmRef::Worker(i), 0)?;
+                sim.slots.push(slot);
+            }
+            for i in 0..sim.cfg.workers {
+                sim.start_sequence(i)?;
+            }
+            sim.run_until_idle();
+            return Ok(sim);
+        }
         // Envoy validates every plugin config in a throw-away clone first; its side effects on shared state stay.
         let canary = sim.new_slot(VmRef::Canary, 0)?;
         sim.slots.push(canary);
@@ -106,6 +126,13 @@ impl Sim {
 
     /// `_initialize`, `proxy_on_context_create(root, 0)`, `proxy_on_vm_start`, `proxy_on_configure`.
     pub(crate) fn start_sequence(&mut self, slot: usize) -> Result<(), SimError> {
+        let was_starting = std::mem::replace(&mut self.starting, true);
+        let result = self.run_start_sequence(slot);
+        self.starting = was_starting;
+        result
+    }
+
+    fn run_start_sequence(&mut self, slot: usize) -> Result<(), SimError> {
         let vref = self.slots[slot].vref;
         let now = self.now_ns();
         let result = self.slots[slot].vm.initialize(now);
@@ -125,13 +152,17 @@ impl Sim {
 
     fn start_step(&mut self, slot: usize, result: CallResult, must_be_true: bool) -> Result<(), SimError> {
         let vref = self.slots[slot].vref;
-        let trapped = match &result {
-            CallResult::Trapped { message, .. } => Some(message.clone()),
-            CallResult::Returned(_) => None,
+        let (trapped, crashed) = match &result {
+            CallResult::Trapped { message, .. } => (Some(message.clone()), None),
+            CallResult::Crashed { message, .. } => (None, Some(message.clone())),
+            CallResult::Returned(_) => (None, None),
         };
         let value = self.finish_call(slot, result);
         if let Some(message) = trapped {
             return Err(SimError::Trap { vm: vref, message });
+        }
+        if let Some(message) = crashed {
+            return Err(SimError::HostCrash { vm: vref, message });
         }
         if must_be_true && value == Some(0) {
             let logs = self.logs.iter().filter(|l| l.vm == vref).map(|l| l.message.clone()).collect();
@@ -140,11 +171,16 @@ impl Sim {
         Ok(())
     }
 
-    /// FAIL_RELOAD: a failed VM is rebuilt for a new request once the backoff has passed.
+    /// FAIL_RELOAD: a failed VM is rebuilt for a new request once the backoff has passed. nginx has no
+    /// failure policy: the next request always gets a fresh instance (on_vm_start and on_configure run again).
     pub(crate) fn maybe_reload(&mut self, slot: usize) {
         let vm = &self.slots[slot].vm;
         let due = vm.failed_at_ns.saturating_add(self.cfg.reload_backoff.as_nanos() as u64);
-        if self.cfg.policy != crate::types::FailurePolicy::FailReload || !vm.failed || self.now_ns() < due {
+        let reload = match self.cfg.profile {
+            Profile::Nginx => vm.failed,
+            Profile::Envoy => self.cfg.policy == crate::types::FailurePolicy::FailReload && vm.failed && self.now_ns() >= due,
+        };
+        if !reload {
             return;
         }
         let vref = self.slots[slot].vref;

@@ -1,10 +1,19 @@
 //! One HTTP stream through the filter, step by step, with Envoy's pause/continue, body buffering, local reply
 //! re-entering the response path, and on_log → on_done → on_delete at the end.
+//!
+//! On nginx (ngx_wasm_module) the request side differs: `on_http_request_headers` always gets
+//! `end_of_stream = false`; a request body is read in the content phase and delivered once, whole, with
+//! `end_of_stream = true` (no body: no callback; trailers: none); a dispatch forces a pause and the request goes
+//! on by itself after its last call (`callouts.rs`); a Pause without a call is never resumed; a local reply
+//! sets its headers one by one in replace mode and gets a trailing newline; a trap in the request path is a
+//! 500, in the response path the response goes through.
 
 use super::events::EventKind;
 use super::{Sim, StreamId};
 use crate::headers::HeaderMap;
 use crate::http::{Outcome, Reply, Request, UpstreamRequest};
+use crate::nginx::headers::{self as ngx_headers, Mode};
+use crate::nginx::proxy;
 use crate::state::{Callback, Deferred, HttpData, StreamKind};
 use crate::types::{FailurePolicy, Profile, VmRef};
 
@@ -58,6 +67,12 @@ pub(crate) struct StreamState {
     pub response_out_body: Vec<u8>,
     pub local_replies: u32,
     pub outcome: Outcome,
+    /// nginx semantics (see the module doc).
+    pub nginx: bool,
+    /// nginx: calls this request dispatched that are not answered yet.
+    pub pending_calls: u32,
+    /// nginx: a local reply sent from `on_http_response_headers` (status, body).
+    pub override_response: Option<(u16, Vec<u8>)>,
 }
 
 impl StreamState {
@@ -66,6 +81,9 @@ impl StreamState {
             return;
         }
         match action {
+            // nginx: what goes on after a callback is decided by its return value and the pending calls.
+            Deferred::Continue(..) if self.nginx => {}
+            Deferred::OverrideResponse { status, body, .. } => self.override_response = Some((status, body)),
             Deferred::Continue(_, kind) => {
                 if self.waiting == Some(kind) {
                     self.waiting = None;
@@ -140,6 +158,9 @@ impl Sim {
             response_out_body: Vec::new(),
             local_replies: 0,
             outcome: Outcome::Paused,
+            nginx: self.cfg.profile == Profile::Nginx,
+            pending_calls: 0,
+            override_response: None,
         };
         if failed {
             match self.cfg.policy {
@@ -153,7 +174,10 @@ impl Sim {
                 }
             }
         }
-        let headers = HeaderMap::from_pairs(state.request.header_pairs());
+        let mut headers = HeaderMap::from_pairs(state.request.header_pairs());
+        if state.nginx {
+            ngx_headers::init_request(&mut headers);
+        }
         self.streams.push(state);
         self.slots[slot].streams.insert(ctx, sid);
         self.http(sid).request_headers = headers;
@@ -178,7 +202,7 @@ impl Sim {
     }
 
     /// Calls a stream callback; None when the stream ended because the VM is (or just became) failed.
-    fn call_stream(&mut self, sid: StreamId, callback: Callback, func: &'static str, args: &[i32]) -> Option<i32> {
+    pub(crate) fn call_stream(&mut self, sid: StreamId, callback: Callback, func: &'static str, args: &[i32]) -> Option<i32> {
         let (slot, ctx, generation) = (self.streams[sid.0].slot, self.streams[sid.0].ctx, self.streams[sid.0].generation);
         if self.streams[sid.0].bypass {
             return Some(0);
@@ -190,8 +214,39 @@ impl Sim {
         let result = self.slots[slot].vm.call(callback, ctx, func, args, now);
         match self.finish_call(slot, result) {
             Some(value) => Some(value),
+            // The worker crashed: every stream of it is already reset.
+            None if self.streams[sid.0].step == Step::Done => None,
+            None if self.cfg.profile == Profile::Nginx
+                && matches!(callback, Callback::ResponseHeaders | Callback::ResponseBody | Callback::ResponseTrailers) =>
+            {
+                // ngx_wasm_module: a trap in the response path lets the response through.
+                let st = &mut self.streams[sid.0];
+                st.bypass = true;
+                st.waiting = None;
+                st.pending = None;
+                Some(0)
+            }
+            None if self.cfg.profile == Profile::Nginx => self.fail_stream_now(sid),
             None => self.fail_stream(sid),
         }
+    }
+
+    /// nginx: the request fails with 500 (a trap, or an instance that trapped under it); its calls are cancelled.
+    pub(crate) fn fail_stream_now(&mut self, sid: StreamId) -> Option<i32> {
+        self.cancel_stream_calls(sid);
+        let reply = self.failed_reply();
+        let st = &mut self.streams[sid.0];
+        st.outcome = Outcome::FailedVm(reply);
+        st.step = Step::Done;
+        st.pending = None;
+        st.waiting = None;
+        let (slot, ctx, generation) = (st.slot, st.ctx, st.generation);
+        if self.slots[slot].generation == generation {
+            self.slots[slot].vm.state_mut().streams.remove(&ctx);
+            self.slots[slot].streams.remove(&ctx);
+        }
+        self.finished.push(sid);
+        None
     }
 
     fn fail_stream(&mut self, sid: StreamId) -> Option<i32> {
@@ -265,6 +320,9 @@ impl Sim {
 
     fn request_headers(&mut self, sid: StreamId) {
         let st = &self.streams[sid.0];
+        if st.nginx {
+            return self.request_headers_nginx(sid);
+        }
         let eos = st.request.body_chunks.is_empty() && st.request.trailers.is_empty();
         let next = if !st.request.body_chunks.is_empty() {
             Step::RequestBody(0)
@@ -284,7 +342,53 @@ impl Sim {
         self.after_action(sid, action, StreamKind::Request);
     }
 
+    /// nginx: `on_http_request_headers(n, false)`; next the body callback (if a body came) or the upstream.
+    fn request_headers_nginx(&mut self, sid: StreamId) {
+        let st = &self.streams[sid.0];
+        let has_body = st.request.body_chunks.iter().any(|c| !c.is_empty());
+        let next = if has_body { Step::RequestBody(0) } else { Step::Forward };
+        let ctx = st.ctx as i32;
+        let n = self.http(sid).request_headers.all_entries().iter().filter(|e| !e.key.starts_with(':')).count() as i32;
+        let Some(action) = self.call_stream(sid, Callback::RequestHeaders, "proxy_on_request_headers", &[ctx, n, 0]) else {
+            return;
+        };
+        self.streams[sid.0].step = next;
+        self.nginx_after_request_step(sid, action);
+    }
+
+    /// nginx: `on_http_request_body(whole size, true)`, once, in the content phase.
+    fn request_body_nginx(&mut self, sid: StreamId) {
+        let st = &self.streams[sid.0];
+        let body: Vec<u8> = st.request.body_chunks.concat();
+        let ctx = st.ctx as i32;
+        let http = self.http(sid);
+        http.request_body = body;
+        http.request_body_live = true;
+        let size = http.request_body.len() as i32;
+        let Some(action) = self.call_stream(sid, Callback::RequestBody, "proxy_on_request_body", &[ctx, size, 1]) else {
+            return;
+        };
+        self.streams[sid.0].step = Step::Forward;
+        self.nginx_after_request_step(sid, action);
+    }
+
+    /// nginx: a request step ended. A dispatch forces a pause (the last answer resumes it); a Pause without a
+    /// call is never resumed (nothing can act on this request but its own callbacks).
+    fn nginx_after_request_step(&mut self, sid: StreamId, action: i32) {
+        let st = &mut self.streams[sid.0];
+        st.early_continue = None;
+        if st.pending.is_some() {
+            return;
+        }
+        if st.pending_calls > 0 || action != 0 {
+            st.waiting = Some(StreamKind::Request);
+        }
+    }
+
     fn request_body(&mut self, sid: StreamId, i: usize) {
+        if self.streams[sid.0].nginx {
+            return self.request_body_nginx(sid);
+        }
         let st = &self.streams[sid.0];
         let chunk = st.request.body_chunks[i].clone();
         let last = i + 1 == st.request.body_chunks.len();
@@ -339,6 +443,16 @@ impl Sim {
         http.request_trailers_live = false;
         http.request_trailers_creatable = false;
         let headers = http.request_headers.to_string_pairs();
+        let headers = match self.cfg.profile {
+            Profile::Envoy => headers,
+            // What nginx's proxy module sends: hidden entries too, and the location's proxy_set_header lines.
+            Profile::Nginx => {
+                let (slot, ctx) = (self.streams[sid.0].slot, self.streams[sid.0].ctx);
+                let map = &self.slots[slot].vm.state().streams[&ctx].request_headers;
+                proxy::upstream_headers(map, &self.cfg.proxy_set_headers)
+            }
+        };
+        let http = self.http(sid);
         let trailers = http.request_trailers.as_ref().map(HeaderMap::to_string_pairs).unwrap_or_default();
         let st = &mut self.streams[sid.0];
         st.forwarded_body.extend_from_slice(&rest);
@@ -378,14 +492,20 @@ impl Sim {
             Step::Complete
         };
         let ctx = st.ctx as i32;
+        let nginx = st.nginx;
         let n = src.headers.len() as i32;
         let http = self.http(sid);
         http.response_headers = Some(src.headers);
         http.response_headers_live = true;
+        http.response_started = true;
+        let eos = eos && !nginx;
         let Some(action) = self.call_stream(sid, Callback::ResponseHeaders, "proxy_on_response_headers", &[ctx, n, eos as i32]) else {
             return;
         };
         self.streams[sid.0].step = next;
+        if let Some((status, body)) = self.streams[sid.0].override_response.take() {
+            self.override_response(sid, status, body);
+        }
         self.after_action(sid, action, StreamKind::Response);
     }
 
@@ -397,6 +517,7 @@ impl Sim {
         let http = self.http(sid);
         http.response_body.extend_from_slice(&src.body);
         http.response_body_live = true;
+        http.response_body_started = true;
         http.response_trailers_creatable = eos;
         let size = http.response_body.len() as i32;
         let Some(action) = self.call_stream(sid, Callback::ResponseBody, "proxy_on_response_body", &[ctx, size, eos as i32]) else {
@@ -458,6 +579,7 @@ impl Sim {
                 st.outcome = Outcome::Reset;
                 st.step = Step::Log;
             }
+            Pending::LocalReply { status, headers, body } if st.nginx => self.local_reply_nginx(sid, status, headers, body),
             Pending::LocalReply { status, headers, body } => {
                 let mut map = HeaderMap::new();
                 map.add(":status", status.to_string().as_bytes());
@@ -493,6 +615,10 @@ impl Sim {
 
     /// Access log, then the filter's destruction: on_log, on_done, on_delete (Envoy's HCM order).
     fn finish_stream(&mut self, sid: StreamId) {
+        if self.streams[sid.0].nginx {
+            // ngx_wasm_module cancels a request's pending calls when the request ends.
+            self.cancel_stream_calls(sid);
+        }
         let (slot, ctx, generation, bypass) = {
             let st = &self.streams[sid.0];
             (st.slot, st.ctx, st.generation, st.bypass)
@@ -524,5 +650,56 @@ impl Sim {
         st.step = Step::Done;
         st.pending = None;
         self.finished.push(sid);
+    }
+}
+
+impl Sim {
+    /// nginx: the stashed local reply is flushed in the content phase: pending calls cancelled, request body
+    /// discarded, each header set in replace mode (of two `set-cookie` only the last stays), a newline appended
+    /// to a body; then the response path runs as for any response.
+    fn local_reply_nginx(&mut self, sid: StreamId, status: u16, headers: Vec<(String, Vec<u8>)>, body: Vec<u8>) {
+        self.cancel_stream_calls(sid);
+        let mut map = HeaderMap::new();
+        map.add(":status", status.to_string().as_bytes());
+        for (k, v) in &headers {
+            ngx_headers::write(&mut map, k, v, Mode::Set);
+        }
+        let mut body = body;
+        if !body.is_empty() {
+            body.push(b'\n');
+            if map.get("content-type").is_none() {
+                map.add("content-type", b"text/plain");
+            }
+        }
+        ngx_headers::write(&mut map, "content-length", body.len().to_string().as_bytes(), Mode::Set);
+        let st = &mut self.streams[sid.0];
+        st.local_replies += 1;
+        st.response = Some(ResponseSource { headers: map, body, trailers: None });
+        st.response_out_body.clear();
+        st.step = Step::ResponseHeaders;
+        let http = self.http(sid);
+        http.local_reply_stashed = false;
+        http.request_body_live = false;
+        http.response_headers = None;
+        http.response_body.clear();
+    }
+
+    /// nginx: a local reply from `on_http_response_headers` replaces only the status and the body (plus a
+    /// newline); the headers already produced, Content-Length included, stay.
+    fn override_response(&mut self, sid: StreamId, status: u16, mut body: Vec<u8>) {
+        if !body.is_empty() {
+            body.push(b'\n');
+        }
+        let http = self.http(sid);
+        if let Some(map) = http.response_headers.as_mut() {
+            map.replace(":status", status.to_string().as_bytes());
+        }
+        let st = &mut self.streams[sid.0];
+        if let Some(src) = st.response.as_mut() {
+            src.body = body;
+        }
+        if st.step == Step::Complete && st.response.as_ref().is_some_and(|r| !r.body.is_empty()) {
+            st.step = Step::ResponseBody;
+        }
     }
 }

@@ -16,62 +16,71 @@ impl SharedDataView {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// (value, cas) of a key.
+    /// (value, cas) of a key, as a filter's get would find it (nginx: by CRC-32 in the key's zone), without
+    /// refreshing LRU order.
     pub fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.world().get(&self.vm_id, key)
+        self.world().peek(&self.vm_id, key)
     }
 
     pub fn get_str(&self, key: &str) -> Option<String> {
         self.get(key).map(|(v, _)| String::from_utf8_lossy(&v).into_owned())
     }
 
-    /// Unconditional set (takes the next global cas, like any write).
+    /// A test's write that always succeeds: cas 0 on Envoy, the entry's own cas on nginx (panics if the zone
+    /// is missing or full).
     pub fn set(&self, key: &str, value: impl AsRef<[u8]>) {
-        self.world().set(&self.vm_id, key, value.as_ref(), 0);
+        self.world().force_set(&self.vm_id, key, value.as_ref());
     }
 
-    /// CAS write with the filter's rules; false on CasMismatch.
+    /// A write with the hosts' CAS rules, as a filter's; false on CasMismatch (or an nginx trap).
     pub fn set_with_cas(&self, key: &str, value: impl AsRef<[u8]>, cas: u32) -> bool {
-        matches!(self.world().set(&self.vm_id, key, value.as_ref(), cas), SetResult::Ok)
+        matches!(self.world().set(&self.vm_id, key, Some(value.as_ref()), cas), SetResult::Ok)
+    }
+
+    /// A removal with the hosts' rules (`remove_shared_data(key, cas)`): Envoy stores an empty value, nginx
+    /// deletes the key (cas checked; an absent key is a mismatch). False on CasMismatch.
+    pub fn remove_with_cas(&self, key: &str, cas: u32) -> bool {
+        matches!(self.world().set(&self.vm_id, key, None, cas), SetResult::Ok)
     }
 
     /// What `remove_shared_data` does on the current profile (empty value on Envoy, key deleted on nginx).
     pub fn remove(&self, key: &str) {
-        self.world().set(&self.vm_id, key, b"", 0);
+        self.world().force_remove(&self.vm_id, key);
     }
 
-    /// Keys in sorted order.
+    /// Keys in sorted order (nginx: the key bytes each entry holds, across every `shm_kv` zone).
     pub fn keys(&self) -> Vec<String> {
-        self.world().data.get(&self.vm_id).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        self.world().entries(&self.vm_id).into_iter().map(|(k, _, _)| k).collect()
     }
 
     pub fn key_count(&self) -> usize {
-        self.world().data.get(&self.vm_id).map_or(0, |m| m.len())
+        self.world().entries(&self.vm_id).len()
     }
 
     /// Sum of key and value sizes.
     pub fn total_bytes(&self) -> usize {
-        self.world().data.get(&self.vm_id).map_or(0, |m| m.iter().map(|(k, (v, _))| k.len() + v.len()).sum())
+        self.world().entries(&self.vm_id).iter().map(|(k, v, _)| k.len() + v.len()).sum()
     }
 
     /// (key, value) pairs whose key starts with `prefix`.
     pub fn entries_with_prefix(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
-        self.world()
-            .data
-            .get(&self.vm_id)
-            .map(|m| m.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, (v, _))| (k.clone(), v.clone())).collect())
-            .unwrap_or_default()
+        self.world().entries(&self.vm_id).into_iter().filter(|(k, _, _)| k.starts_with(prefix)).map(|(k, v, _)| (k, v)).collect()
+    }
+
+    /// nginx: bytes of slab chunks in use and the capacity of a `shm_kv` zone (`None` if no such zone).
+    pub fn zone_usage(&self, zone: &str) -> Option<(usize, usize)> {
+        let world = self.world();
+        let usage = world.zones.kv_zones().find(|z| z.name == zone).map(|z| (z.used(), z.capacity()));
+        usage
     }
 }
 
 impl std::fmt::Debug for SharedDataView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let world = self.world();
+        let entries = self.world().entries(&self.vm_id);
         let mut map = f.debug_map();
-        if let Some(data) = world.data.get(&self.vm_id) {
-            for (k, (v, cas)) in data {
-                map.entry(k, &(String::from_utf8_lossy(v), cas));
-            }
+        for (k, v, cas) in &entries {
+            map.entry(k, &(String::from_utf8_lossy(v), cas));
         }
         map.finish()
     }
