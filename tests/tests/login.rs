@@ -14,8 +14,9 @@ use vigil_tests::oidc::{ScriptedOidc, AUTHORIZE_URL, END_SESSION_URL, OIDC_ISSUE
 use vigil_tests::{base_config, merge, vigil_wasm, HS_SECRET, IDP_CLUSTER};
 
 const CALLBACK: &str = "/callback";
-const COOKIE: &str = "vigil_session";
-const STATE_COOKIE: &str = "vigil_session_login";
+/// The defaults with `login` (secure cookies, no domain, path `/`).
+const COOKIE: &str = "__Host-vigil_session";
+const STATE_COOKIE: &str = "__Host-vigil_session_login";
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 fn login_config(patch: Value) -> Value {
@@ -117,6 +118,11 @@ impl H {
         session_cookie(reply).expect("session cookie")
     }
 
+    /// The logout form's POST from the proxy's own page.
+    fn logout(&mut self, vm: usize, token: &str) -> Outcome {
+        self.run(vm, logout_request(token))
+    }
+
     fn api(&mut self, vm: usize, token: &str) -> Outcome {
         self.run(vm, Request::get("/api").header("authorization", format!("Bearer {token}")).header("accept", "application/json"))
     }
@@ -136,6 +142,10 @@ impl H {
             .filter(|(_, v)| vigil::session::Session::decode(v).is_some_and(|s| s.state == vigil::session::SessionState::Live))
             .count()
     }
+}
+
+fn logout_request(token: &str) -> Request {
+    Request::post("/logout").header("sec-fetch-site", "same-origin").header("cookie", format!("{COOKIE}={token}"))
 }
 
 fn local(outcome: &Outcome, status: u16) -> &Reply {
@@ -189,7 +199,7 @@ fn redirect_callback_cookie_request_logout_and_backchannel_logout() {
     assert!(h.api(3, &token).is_forwarded(), "the same token as a bearer token");
     // Logout: session gone everywhere, refresh token revoked, cookie cleared.
     let refresh = h.idp.refresh_tokens();
-    let outcome = h.page(0, "/logout", Some(&token));
+    let outcome = h.logout(0, &token);
     let reply = local(&outcome, 302);
     let location = reply.header("location").unwrap_or_default();
     assert!(location.starts_with(&format!("{END_SESSION_URL}?")), "{location}");
@@ -344,7 +354,7 @@ fn before_discovery_page_loads_get_503_with_retry_after_and_api_calls_401() {
     let outcome = h.run(1, Request::get("/api").header("accept", "application/json"));
     assert_eq!(outcome.status(), Some(401));
     // The callback too waits (the browser may retry it).
-    let outcome = h.run(1, Request::get(format!("{CALLBACK}?code=c&state=s")).header("cookie", "vigil_session_login=x"));
+    let outcome = h.run(1, Request::get(format!("{CALLBACK}?code=c&state=s")).header("cookie", format!("{STATE_COOKIE}=x")));
     local(&outcome, 503);
     // Failures are retried with backoff and logged once per streak.
     h.sim.advance(Duration::from_secs(10));
@@ -424,7 +434,7 @@ fn only_page_loads_are_redirected_the_rest_get_401() {
     assert_eq!(h.page(0, "/page", None).status(), Some(302));
     // A page load with a dead session cookie goes to the IdP as well.
     let token = h.login(0, "alice");
-    h.page(0, "/logout", Some(&token));
+    h.logout(0, &token);
     assert_eq!(h.page(0, "/page", Some(&token)).status(), Some(302));
 }
 
@@ -538,7 +548,7 @@ fn the_whole_life_cycle_works_on_nginx_without_queue_notifications() {
     let token = h.login(0, "alice");
     assert_eq!(h.page(1, "/app", Some(&token)).upstream_header("x-vigil-sub").as_deref(), Some("alice"));
     // The redirect does not wait for the revocation call.
-    let s = h.sim.send(1, Request::get("/logout").header("cookie", format!("{COOKIE}={token}")));
+    let s = h.sim.send(1, logout_request(&token));
     local(&h.sim.outcome(s), 302);
     assert_eq!(h.idp.revocation_calls(), 0);
     h.sim.advance(Duration::from_millis(200));

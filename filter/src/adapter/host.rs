@@ -35,15 +35,12 @@ pub fn now_ns() -> u64 {
     }
 }
 
-/// 64 random bits from WASI `random_get` (the proxy's CSPRNG).
-pub fn random_u64() -> u64 {
+/// 64 random bits from WASI `random_get` (the proxy's CSPRNG); `None` when
+/// it fails. They feed secrets (state, nonce, PKCE verifier, session nonces),
+/// so there is no fallback: callers fail closed (503).
+pub fn random_u64() -> Option<u64> {
     let mut buf = [0u8; 8];
-    match getrandom::fill(&mut buf) {
-        Ok(()) => u64::from_le_bytes(buf),
-        // No entropy source: fall back to the clock; only used for ids that
-        // need uniqueness, never for secrets.
-        Err(_) => now_ns() ^ 0x9e37_79b9_7f4a_7c15,
-    }
+    getrandom::fill(&mut buf).ok().map(|()| u64::from_le_bytes(buf))
 }
 
 /// A request header as bytes; `None` when absent or the map is unavailable.
@@ -268,15 +265,17 @@ pub fn request_view() -> crate::login::RequestView {
     let pairs = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
     let mut method = String::new();
     let mut path = String::new();
+    let mut authority = String::new();
     let mut headers = Vec::with_capacity(pairs.len());
     for (name, value) in pairs {
         let value = String::from_utf8_lossy(&value).into_owned();
         match name.as_str() {
             ":method" => method = value,
             ":path" => path = value,
+            ":authority" => authority = value,
             _ if name.starts_with(':') => {}
             _ => headers.push((name, value)),
         }
     }
-    crate::login::RequestView { method, path, headers }
+    crate::login::RequestView { method, path, authority, headers }
 }

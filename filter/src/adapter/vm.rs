@@ -90,8 +90,8 @@ pub struct Vm {
     /// Page loads waiting for a revalidation (with login): a denial sends
     /// them to the IdP instead of a 401.
     paused_pages: HashMap<u32, RequestView>,
-    /// vigil's cookies (session, login state), removed before the upstream.
-    own_cookies: [String; 2],
+    /// vigil's cookies (session, login state, legacy names), removed before the upstream.
+    own_cookies: Vec<String>,
     /// nginx: answers waiting for their request's next wait-call callback.
     parked: HashMap<u32, Parked>,
     /// nginx: wait calls in flight (callout token -> the request's context),
@@ -113,7 +113,8 @@ impl Vm {
         let cfg = config::parse(bytes, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
         host::set_nginx(cfg.nginx().is_some());
         let login = LoginGlue::configure(&cfg).transpose()?;
-        let uid = format!("{:016x}", host::random_u64());
+        let uid = host::random_u64().ok_or("the host's random source (WASI random_get) failed")?;
+        let uid = format!("{uid:016x}");
         let queue_token = if cfg.wake_queues {
             let queue_name = format!("{}q:{}", cfg.shared_data_prefix, uid);
             let token = hostcalls::register_shared_queue(&queue_name)
@@ -138,10 +139,7 @@ impl Vm {
             wait_failures: HashMap::new(),
             in_root_answer: false,
             deferred_jobs: Vec::new(),
-            own_cookies: [
-                cfg.downstream.cookie_name.clone(),
-                crate::login::cookies::state_cookie_name(&cfg.downstream.cookie_name),
-            ],
+            own_cookies: crate::login::cookies::own_cookie_names(&cfg),
             cfg,
         })
     }
@@ -242,7 +240,7 @@ impl Vm {
         let token = match extract_token(authorization, cookie, &self.cfg.downstream.cookie_name) {
             Ok(Some(token)) => token,
             Ok(None) => return Err(Rejection::InvalidToken("missing token")),
-            Err(e) => return Err(Rejection::InvalidToken(e.reason())),
+            Err(e) => return Err(e.rejection()),
         };
         if let Some(claims) = self.cache.get(&token, now) {
             return Ok(claims);
@@ -261,7 +259,7 @@ impl Vm {
         }
         if let Some(cookie) = host::request_header("cookie") {
             let cookie = String::from_utf8_lossy(&cookie);
-            let names = [self.own_cookies[0].as_str(), self.own_cookies[1].as_str()];
+            let names: Vec<&str> = self.own_cookies.iter().map(String::as_str).collect();
             match cookie_header_without(&cookie, &names) {
                 Some(kept) if kept != cookie => {
                     let _ = host::set_request_header("cookie", &kept);

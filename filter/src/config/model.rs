@@ -319,6 +319,53 @@ pub struct CookieConfig {
     pub secure: bool,
 }
 
+impl CookieConfig {
+    /// Whether a cookie with these attributes and `path` may carry the
+    /// `__Host-` prefix (RFC 6265bis §4.1.3.2: `Secure`, no `Domain`, `Path=/`).
+    pub fn host_prefix_allowed(&self, path: &str) -> bool {
+        self.secure && self.domain.is_none() && path == "/"
+    }
+
+    /// The strongest prefix a cookie with these attributes and `path` may
+    /// carry: `__Host-`, `__Secure-` (any `Secure` cookie) or none.
+    pub fn strongest_prefix(&self, path: &str) -> &'static str {
+        if self.host_prefix_allowed(path) {
+            HOST_PREFIX
+        } else if self.secure {
+            SECURE_PREFIX
+        } else {
+            ""
+        }
+    }
+}
+
+/// Cookie name prefixes browsers enforce (compared case-insensitively).
+pub const HOST_PREFIX: &str = "__Host-";
+pub const SECURE_PREFIX: &str = "__Secure-";
+
+/// `name` without a `__Host-` or `__Secure-` prefix.
+pub fn unprefixed_cookie_name(name: &str) -> &str {
+    for prefix in [HOST_PREFIX, SECURE_PREFIX] {
+        if name.len() >= prefix.len()
+            && name.is_char_boundary(prefix.len())
+            && name[..prefix.len()].eq_ignore_ascii_case(prefix)
+        {
+            return &name[prefix.len()..];
+        }
+    }
+    name
+}
+
+/// The prefix `name` carries (`HOST_PREFIX`, `SECURE_PREFIX` or "").
+pub fn cookie_prefix(name: &str) -> &'static str {
+    let rest = unprefixed_cookie_name(name);
+    match name.len() - rest.len() {
+        n if n == HOST_PREFIX.len() => HOST_PREFIX,
+        n if n == SECURE_PREFIX.len() => SECURE_PREFIX,
+        _ => "",
+    }
+}
+
 /// The login, callback and logout endpoints vigil serves itself.
 #[derive(Debug, Clone)]
 pub struct LoginConfig {
@@ -341,6 +388,9 @@ pub struct LoginConfig {
     pub state_secret: Vec<u8>,
     pub signing_key: SigningKeyConfig,
     pub cookie: CookieConfig,
+    /// Name of the login state cookie (`Path=/` when it starts with
+    /// `__Host-`, else the callback path).
+    pub state_cookie_name: String,
     /// Userinfo claims copied into the downstream token.
     pub token_claims: Vec<String>,
 }

@@ -163,22 +163,29 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
     let mut raw_idp = required("idp", raw.idp)?;
     let raw_provider = RawProvider::take(&mut raw_idp);
     let idp = idp(raw_idp, env)?;
+    let session_cookie = raw.downstream.as_ref().and_then(|d| d.cookie_name.clone());
     let login = match raw.login {
         Some(raw_login) => Some(super::parse_login::login(
             raw_login,
             raw_provider,
             max_token_lifetime,
             env,
+            session_cookie.as_deref(),
         )?),
         None => {
             raw_provider.refuse_without_login()?;
             None
         }
     };
+    let default_cookie = login.as_ref().map_or_else(
+        || "vigil_session".to_string(),
+        |l| super::parse_login::default_session_cookie_name(&l.cookie),
+    );
     let downstream = downstream(
         required("downstream", raw.downstream)?,
         env,
         login.as_ref().map(|l| &l.signing_key),
+        default_cookie,
     )?;
     let rules = rules(raw.rules.unwrap_or_default())?;
     let identity_headers =
@@ -388,6 +395,7 @@ fn downstream(
     raw: RawDownstream,
     env: &dyn Fn(&str) -> Option<String>,
     signing: Option<&SigningKeyConfig>,
+    default_cookie: String,
 ) -> Result<DownstreamConfig> {
     let issuer = text("downstream.issuer", raw.issuer)?;
     let audience = text("downstream.audience", raw.audience)?;
@@ -436,9 +444,7 @@ fn downstream(
         keys.push(key);
     }
     let leeway = duration("downstream.leeway", raw.leeway.as_deref(), "30s")?;
-    let cookie_name = raw
-        .cookie_name
-        .unwrap_or_else(|| "vigil_session".to_string());
+    let cookie_name = raw.cookie_name.unwrap_or(default_cookie);
     if cookie_name.is_empty() || !cookie_name.bytes().all(is_token_byte) {
         return Err(ConfigError::new(
             "downstream.cookie_name",
@@ -725,7 +731,7 @@ fn session_headers(
 }
 
 /// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
+pub(super) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

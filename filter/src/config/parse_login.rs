@@ -18,11 +18,14 @@ const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
 /// Longest path or URL accepted for the served paths and redirect targets.
 const MAX_URL_LEN: usize = 2048;
 
+/// `session_cookie` is `downstream.cookie_name` as configured (`None`: the
+/// default, `default_session_cookie_name`).
 pub(super) fn login(
     raw: RawLogin,
     provider: RawProvider,
     max_token_lifetime: Duration,
     env: &dyn Fn(&str) -> Option<String>,
+    session_cookie: Option<&str>,
 ) -> Result<LoginConfig> {
     let provider = provider_config(provider)?;
     let redirect_key = "login.redirect_uri";
@@ -88,6 +91,12 @@ pub(super) fn login(
         }
     };
     let cookie = cookie_config(raw.cookie_domain, raw.cookie_path, raw.cookie_secure)?;
+    let session_cookie = session_cookie
+        .map(str::to_string)
+        .unwrap_or_else(|| default_session_cookie_name(&cookie));
+    check_prefix("downstream.cookie_name", &session_cookie, &cookie, &cookie.path)?;
+    let state_cookie_name =
+        state_cookie_name(raw.state_cookie_name, &session_cookie, &cookie, &callback_path)?;
     let mut token_claims = Vec::new();
     for (i, claim) in raw.token_claims.unwrap_or_default().into_iter().enumerate() {
         plain(&format!("login.token_claims[{i}]"), &claim)?;
@@ -109,8 +118,66 @@ pub(super) fn login(
         state_secret,
         signing_key,
         cookie,
+        state_cookie_name,
         token_claims,
     })
+}
+
+/// `downstream.cookie_name`'s default with `login`: the strongest prefix the
+/// session cookie's attributes allow, so a sibling subdomain or a plain-http
+/// page cannot plant or overwrite it.
+pub(super) fn default_session_cookie_name(cookie: &CookieConfig) -> String {
+    format!("{}vigil_session", cookie.strongest_prefix(&cookie.path))
+}
+
+/// A prefixed name must have the attributes browsers require of it (they
+/// drop the cookie otherwise, and every login would fail).
+fn check_prefix(key: &str, name: &str, cookie: &CookieConfig, path: &str) -> Result<()> {
+    match cookie_prefix(name) {
+        HOST_PREFIX if !cookie.host_prefix_allowed(path) => Err(ConfigError::new(
+            key,
+            "a `__Host-` cookie needs `login.cookie_secure` true, no `login.cookie_domain` and `login.cookie_path` \"/\"",
+        )),
+        SECURE_PREFIX if !cookie.secure => Err(ConfigError::new(
+            key,
+            "a `__Secure-` cookie needs `login.cookie_secure` true",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The login state cookie's name: configured, or the strongest prefix its
+/// attributes allow (`__Host-` only when the session cookie may be
+/// `__Host-` too, since it then lives at `Path=/`) followed by the session
+/// cookie's name without its prefix and `_login`.
+fn state_cookie_name(
+    raw: Option<String>,
+    session_cookie: &str,
+    cookie: &CookieConfig,
+    callback_path: &str,
+) -> Result<String> {
+    const KEY: &str = "login.state_cookie_name";
+    let host_ok = cookie.host_prefix_allowed(&cookie.path);
+    let name = match raw {
+        Some(name) => name,
+        None => {
+            let prefix = if host_ok { HOST_PREFIX } else { cookie.strongest_prefix(callback_path) };
+            format!("{prefix}{}_login", unprefixed_cookie_name(session_cookie))
+        }
+    };
+    if name.is_empty() || !name.bytes().all(super::parse::is_token_byte) {
+        return Err(ConfigError::new(
+            KEY,
+            "must be a non-empty cookie name (RFC 6265 token characters)",
+        ));
+    }
+    if unprefixed_cookie_name(&name).eq_ignore_ascii_case(unprefixed_cookie_name(session_cookie)) {
+        return Err(ConfigError::new(KEY, "must differ from `downstream.cookie_name`"));
+    }
+    // A `__Host-` state cookie lives at `Path=/`; any other at the callback path.
+    let path = if cookie_prefix(&name) == HOST_PREFIX { "/" } else { callback_path };
+    check_prefix(KEY, &name, cookie, path)?;
+    Ok(name)
 }
 
 fn provider_config(raw: RawProvider) -> Result<ProviderConfig> {

@@ -899,3 +899,76 @@ fn nginx_section_errors_name_the_key() {
     });
     assert!(line.starts_with("config key `wake_queues`: must be false with `nginx`"), "{line}");
 }
+
+#[test]
+fn login_cookies_get_the_strongest_prefix_their_attributes_allow() {
+    let names = |edit: &dyn Fn(&mut Value)| {
+        let mut value = with_login();
+        edit(&mut value);
+        let config = parse_value(&value).unwrap();
+        let state = config.login.as_ref().unwrap().state_cookie_name.clone();
+        (config.downstream.cookie_name, state)
+    };
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(names(&|_| {}), pair("__Host-vigil_session", "__Host-vigil_session_login"));
+    assert_eq!(
+        names(&|v| v["login"]["cookie_domain"] = json!("example.com")),
+        pair("__Secure-vigil_session", "__Secure-vigil_session_login")
+    );
+    assert_eq!(
+        names(&|v| v["login"]["cookie_path"] = json!("/app")),
+        pair("__Secure-vigil_session", "__Secure-vigil_session_login")
+    );
+    assert_eq!(
+        names(&|v| v["login"]["cookie_secure"] = json!(false)),
+        pair("vigil_session", "vigil_session_login")
+    );
+    // An explicit session cookie name keeps its own base in the state cookie's.
+    assert_eq!(
+        names(&|v| set(v, "downstream.cookie_name", json!("app_sid"))),
+        pair("app_sid", "__Host-app_sid_login")
+    );
+    assert_eq!(
+        names(&|v| set(v, "downstream.cookie_name", json!("__Host-app"))),
+        pair("__Host-app", "__Host-app_login")
+    );
+    assert_eq!(
+        names(&|v| v["login"]["state_cookie_name"] = json!("__Secure-st")),
+        pair("__Host-vigil_session", "__Secure-st")
+    );
+    // Without login nothing changes.
+    assert_eq!(parse_value(&base()).unwrap().downstream.cookie_name, "vigil_session");
+}
+
+#[test]
+fn prefixed_cookie_names_need_the_attributes_browsers_require() {
+    let error = |edit: &dyn Fn(&mut Value)| {
+        let mut value = with_login();
+        edit(&mut value);
+        parse_value(&value).err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    let host_with_domain = error(&|v| {
+        set(v, "downstream.cookie_name", json!("__Host-s"));
+        v["login"]["cookie_domain"] = json!("example.com");
+    });
+    assert!(host_with_domain.starts_with("config key `downstream.cookie_name`: a `__Host-` cookie"), "{host_with_domain}");
+    let host_with_path = error(&|v| {
+        set(v, "downstream.cookie_name", json!("__host-s"));
+        v["login"]["cookie_path"] = json!("/app");
+    });
+    assert!(host_with_path.contains("`__Host-`"), "{host_with_path}");
+    let secure_over_http = error(&|v| {
+        set(v, "downstream.cookie_name", json!("__Secure-s"));
+        v["login"]["cookie_secure"] = json!(false);
+    });
+    assert!(secure_over_http.contains("`__Secure-` cookie needs"), "{secure_over_http}");
+    let state_host_with_domain = error(&|v| {
+        v["login"]["state_cookie_name"] = json!("__Host-st");
+        v["login"]["cookie_domain"] = json!("example.com");
+    });
+    assert!(state_host_with_domain.starts_with("config key `login.state_cookie_name`"), "{state_host_with_domain}");
+    let same = error(&|v| v["login"]["state_cookie_name"] = json!("vigil_session"));
+    assert!(same.contains("must differ"), "{same}");
+    let bad = error(&|v| v["login"]["state_cookie_name"] = json!("a b"));
+    assert!(bad.contains("cookie name"), "{bad}");
+}

@@ -162,7 +162,10 @@ pub struct RawDownstream {
     /// Clock skew tolerated on exp/nbf (duration, default "30s").
     #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
     pub leeway: Option<String>,
-    /// Cookie carrying the token for browsers (default "vigil_session").
+    /// Cookie carrying the token for browsers (default "vigil_session"; with
+    /// `login`, "__Host-vigil_session" when `cookie_secure` without
+    /// `cookie_domain` and with `cookie_path` "/", else "__Secure-vigil_session"
+    /// when `cookie_secure`).
     pub cookie_name: Option<String>,
     /// Request header carrying "Bearer <token>" (default "authorization").
     pub header: Option<String>,
@@ -221,6 +224,10 @@ pub struct RawLogin {
     pub cookie_domain: Option<String>,
     /// Path attribute of the session cookie (default "/").
     pub cookie_path: Option<String>,
+    /// Name of the login state cookie (default: `__Host-`, `__Secure-` or no
+    /// prefix like the session cookie, then the session cookie's name
+    /// without its prefix, then `_login`: "__Host-vigil_session_login").
+    pub state_cookie_name: Option<String>,
     /// Secure attribute (default true; false only for local http development).
     pub cookie_secure: Option<bool>,
     /// Userinfo claims copied into the downstream token (default []).

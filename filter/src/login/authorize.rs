@@ -1,7 +1,7 @@
 //! The redirect to the IdP's authorization endpoint (authorization code
 //! flow with PKCE S256), and what an unauthenticated request gets.
 
-use super::cookies::{set_cookie, state_cookie_name};
+use super::cookies::{set_cookie, state_cookie_path};
 use super::error::LoginError;
 use super::fetch::retry_after_s;
 use super::form::serialize;
@@ -15,20 +15,22 @@ use crate::reply::{LocalReply, Rejection};
 use crate::store::SharedStore;
 
 /// The 302 to the IdP, with the sealed state cookie (scoped to the
-/// callback path, living `state_lifetime`).
+/// callback path, living `state_lifetime`). `Err` when the random source
+/// failed: state, nonce and verifier are secrets and have no fallback.
 pub fn authorization_redirect(
     cfg: &Config,
     login: &LoginConfig,
     metadata: &ProviderMetadata,
     return_to: &str,
-    random: &mut dyn FnMut() -> u64,
+    random: &mut dyn FnMut() -> Option<u64>,
     now_ns: u64,
-) -> LocalReply {
+) -> Result<LocalReply, LoginError> {
     let lifetime_ns = u64::try_from(login.state_lifetime.as_nanos()).unwrap_or(u64::MAX);
+    let mut secret = |words| random_b64(words, random).ok_or(LoginError::NoEntropy);
     let state = LoginState {
-        state: random_b64(2, random),
-        nonce: random_b64(2, random),
-        verifier: new_verifier(random),
+        state: secret(2)?,
+        nonce: secret(2)?,
+        verifier: new_verifier(random).ok_or(LoginError::NoEntropy)?,
         return_to: safe_return_url(return_to),
         expires_ns: now_ns.saturating_add(lifetime_ns),
     };
@@ -53,12 +55,12 @@ pub fn authorization_redirect(
     let location = format!("{endpoint}{separator}{}", serialize(&params));
     let cookie = set_cookie(
         &login.cookie,
-        &state_cookie_name(&cfg.downstream.cookie_name),
+        &login.state_cookie_name,
         &state.seal(&login.state_secret),
-        &login.callback_path,
+        state_cookie_path(login),
         login.state_lifetime.as_secs(),
     );
-    LocalReply {
+    Ok(LocalReply {
         status: 302,
         headers: vec![
             ("location", location),
@@ -66,7 +68,7 @@ pub fn authorization_redirect(
             ("cache-control", "no-store".to_string()),
         ],
         body: Vec::new(),
-    }
+    })
 }
 
 /// The reply to a request without a valid session: page loads go to the
@@ -78,15 +80,19 @@ pub fn unauthenticated(
     store: &dyn SharedStore,
     req: &RequestView,
     rejection: Rejection,
-    random: &mut dyn FnMut() -> u64,
+    random: &mut dyn FnMut() -> Option<u64>,
     now_ns: u64,
 ) -> LocalReply {
-    let Some(login) = cfg.login.as_ref().filter(|_| req.is_page_load()) else {
+    // A malformed request (two session cookies) would come back the same
+    // after a login: it gets its 400, never a redirect.
+    let bad_request = matches!(rejection, Rejection::BadRequest(_));
+    let Some(login) = cfg.login.as_ref().filter(|_| req.is_page_load() && !bad_request) else {
         return rejection.to_reply();
     };
     match provider.ready() {
         Some((metadata, _)) => {
             authorization_redirect(cfg, login, metadata, &req.path, random, now_ns)
+                .unwrap_or_else(|e| e.to_page())
         }
         None => LoginError::NotReady {
             retry_after_s: retry_after_s(cfg, store, now_ns),
@@ -100,7 +106,7 @@ mod tests {
     use super::*;
     use crate::login::form::parse;
     use crate::login::testkeys::login_config;
-    use crate::revalidation::testing::seq_random;
+    use crate::revalidation::testing::seq_entropy as seq_random;
     use crate::store::MemoryStore;
 
     fn metadata() -> ProviderMetadata {
@@ -127,7 +133,7 @@ mod tests {
         let login = cfg.login.as_ref().unwrap();
         let mut random = seq_random(7);
         let reply =
-            authorization_redirect(&cfg, login, &metadata(), "/app?x=1", &mut random, 1_000);
+            authorization_redirect(&cfg, login, &metadata(), "/app?x=1", &mut random, 1_000).unwrap();
         assert_eq!(reply.status, 302);
         let location = header(&reply, "location");
         let (base, query) = location.split_once("?").unwrap();
@@ -162,7 +168,7 @@ mod tests {
         assert_eq!(state.return_to, "/app?x=1");
         // A second login gets fresh values.
         let again =
-            authorization_redirect(&cfg, login, &metadata(), "//evil.com", &mut random, 1_000);
+            authorization_redirect(&cfg, login, &metadata(), "//evil.com", &mut random, 1_000).unwrap();
         assert_ne!(header(&again, "location"), location);
         let sealed = header(&again, "set-cookie")
             .split(';')
@@ -185,8 +191,32 @@ mod tests {
         let mut cfg = login_config();
         cfg.login.as_mut().unwrap().consent_for_offline_access = false;
         let login = cfg.login.as_ref().unwrap();
-        let reply = authorization_redirect(&cfg, login, &metadata(), "/", &mut seq_random(1), 0);
+        let reply =
+            authorization_redirect(&cfg, login, &metadata(), "/", &mut seq_random(1), 0).unwrap();
         assert!(!header(&reply, "location").contains("prompt="));
+    }
+
+    #[test]
+    fn a_failing_random_source_gives_503_not_a_guessable_login() {
+        let cfg = login_config();
+        let store = MemoryStore::new();
+        let provider = crate::login::testkeys::ready_provider(
+            &cfg,
+            &store,
+            &crate::login::testkeys::TestIdpKeys::new(),
+            0,
+        );
+        let page = RequestView::new("GET", "/page", vec![("accept".into(), "text/html".into())]);
+        let mut words = 0;
+        // The source fails part-way through the login's secrets.
+        let mut flaky = || {
+            words += 1;
+            (words <= 3).then_some(42)
+        };
+        let r = unauthenticated(&cfg, &provider, &store, &page, Rejection::NoSession, &mut flaky, 0);
+        assert_eq!(r.status, 503);
+        assert!(r.headers.iter().all(|(k, _)| *k != "location" && *k != "set-cookie"));
+        assert!(String::from_utf8_lossy(&r.body).contains("entropy_unavailable"));
     }
 
     #[test]

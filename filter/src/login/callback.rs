@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use super::cookies::{clear_cookie, session_cookie, state_cookie_name};
+use super::cookies::{clear_cookie, session_cookie, state_cookie_path};
 use super::error::LoginError;
 use super::fetch::{request_jwks_refetch, retry_after_s};
 use super::id_token::{validate_id_token, IdToken, IdTokenCheck, IdTokenError};
@@ -23,7 +23,7 @@ use crate::reply::LocalReply;
 use crate::revalidation::{
     classify_token_answer, classify_userinfo_answer, Class, FatalReason, IdpAnswer, TokenGrant,
 };
-use crate::session::{create_login_session, mint_time_ns, NewSession};
+use crate::session::{create_login_session, mint_time_ns, NewSession, SessionError};
 use crate::store::SharedStore;
 use crate::token::{MintClaims, Signer};
 
@@ -101,8 +101,8 @@ fn fail(ctx: &LoginContext, error: LoginError) -> CallbackDone {
 fn clear_state(ctx: &LoginContext) -> String {
     clear_cookie(
         &ctx.login.cookie,
-        &state_cookie_name(&ctx.cfg.downstream.cookie_name),
-        &ctx.login.callback_path,
+        &ctx.login.state_cookie_name,
+        state_cookie_path(ctx.login),
     )
 }
 
@@ -131,8 +131,10 @@ impl Callback {
                 result: Err(LoginError::NotReady { retry_after_s }),
             });
         }
+        // Two state cookies: one was planted (login CSRF); trust neither.
         let cookie = req
-            .cookie(&state_cookie_name(&ctx.cfg.downstream.cookie_name))
+            .cookie(&ctx.login.state_cookie_name)
+            .map_err(|_| fail(ctx, LoginError::StateMismatch))?
             .ok_or_else(|| fail(ctx, LoginError::StateMissing))?;
         let state = LoginState::open(&cookie, &ctx.login.state_secret, now_ns).map_err(|e| {
             fail(
@@ -213,7 +215,7 @@ impl Callback {
         provider: &Provider,
         store: &dyn SharedStore,
         answer: &IdpAnswer,
-        random: &mut dyn FnMut() -> u64,
+        random: &mut dyn FnMut() -> Option<u64>,
         now_ns: u64,
     ) -> CallbackStep {
         let phase = std::mem::replace(&mut self.phase, Phase::Finished);
@@ -308,7 +310,7 @@ impl Callback {
         answer: &IdpAnswer,
         (id_token, raw_id_token): (IdToken, String),
         grant: TokenGrant,
-        random: &mut dyn FnMut() -> u64,
+        random: &mut dyn FnMut() -> Option<u64>,
         now_ns: u64,
     ) -> Result<CallbackStep, LoginError> {
         let claims = match classify_userinfo_answer(answer, &id_token.sub) {
@@ -349,7 +351,10 @@ impl Callback {
             random,
             now_ns,
         )
-        .map_err(|_| LoginError::StoreFailed)?;
+        .map_err(|e| match e {
+            SessionError::NoEntropy => LoginError::NoEntropy,
+            _ => LoginError::StoreFailed,
+        })?;
         let token = ctx
             .signer
             .mint(&MintClaims {

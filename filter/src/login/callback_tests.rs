@@ -5,7 +5,7 @@ use crate::login::authorize::authorization_redirect;
 use crate::login::fetch::{FetchStep, Fetcher};
 use crate::login::form::parse;
 use crate::login::testkeys::{discovery_json, login_config, ok_json, TestIdpKeys, ISSUER};
-use crate::revalidation::testing::seq_random;
+use crate::revalidation::testing::seq_entropy as seq_random;
 use crate::store::MemoryStore;
 use crate::token::Verifier;
 
@@ -67,7 +67,8 @@ impl World {
             "/app?x=1",
             &mut random,
             NOW,
-        );
+        )
+        .unwrap();
         let location = &reply
             .headers
             .iter()

@@ -1,10 +1,33 @@
 //! `Set-Cookie` values for the session cookie and the login state cookie.
 
-use crate::config::{CookieConfig, LoginConfig};
+use crate::config::{cookie_prefix, Config, CookieConfig, LoginConfig, HOST_PREFIX};
 
-/// Name of the short-lived login state cookie.
-pub fn state_cookie_name(session_cookie: &str) -> String {
-    format!("{session_cookie}_login")
+/// The pre-`__Host-` default names: a browser may still send them (until
+/// they expire) after an upgrade, and the upstream must never get them.
+const LEGACY_COOKIES: [&str; 2] = ["vigil_session", "vigil_session_login"];
+
+/// `Path` of the login state cookie: `/` for a `__Host-` cookie (browsers
+/// require it), else the callback path (it is only needed there).
+pub fn state_cookie_path(login: &LoginConfig) -> &str {
+    if cookie_prefix(&login.state_cookie_name) == HOST_PREFIX {
+        "/"
+    } else {
+        &login.callback_path
+    }
+}
+
+/// Cookies vigil removes from requests before the upstream: the session
+/// cookie, the login state cookie and, when the session cookie has a
+/// prefixed name, the names older versions used by default.
+pub fn own_cookie_names(cfg: &Config) -> Vec<String> {
+    let mut names = vec![cfg.downstream.cookie_name.clone()];
+    if let Some(login) = &cfg.login {
+        names.push(login.state_cookie_name.clone());
+        if !cookie_prefix(&cfg.downstream.cookie_name).is_empty() {
+            names.extend(LEGACY_COOKIES.iter().map(|n| n.to_string()));
+        }
+    }
+    names
 }
 
 /// `name=value` with `HttpOnly`, `SameSite=Lax`, `Secure` (unless disabled),
@@ -59,6 +82,23 @@ mod tests {
             clear_cookie(&cfg, "s", "/cb"),
             "s=; Path=/cb; Max-Age=0; HttpOnly; SameSite=Lax; Domain=example.com"
         );
-        assert_eq!(state_cookie_name("vigil_session"), "vigil_session_login");
+    }
+
+    #[test]
+    fn own_cookies_include_the_legacy_names_after_the_prefix_upgrade() {
+        let mut cfg = crate::login::testkeys::login_config();
+        assert_eq!(own_cookie_names(&cfg), ["vigil_session", "vigil_session_login"]);
+        cfg.downstream.cookie_name = "__Host-vigil_session".into();
+        let login = cfg.login.as_mut().unwrap();
+        login.state_cookie_name = "__Host-vigil_session_login".into();
+        assert_eq!(state_cookie_path(login), "/");
+        assert_eq!(
+            own_cookie_names(&cfg),
+            ["__Host-vigil_session", "__Host-vigil_session_login", "vigil_session", "vigil_session_login"]
+        );
+        cfg.login.as_mut().unwrap().state_cookie_name = "__Secure-s".into();
+        assert_eq!(state_cookie_path(cfg.login.as_ref().unwrap()), "/callback");
+        cfg.login = None;
+        assert_eq!(own_cookie_names(&cfg), ["__Host-vigil_session"]);
     }
 }

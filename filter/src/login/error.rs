@@ -35,18 +35,26 @@ pub enum LoginError {
     StoreFailed,
     BadLogoutToken(&'static str),
     MethodNotAllowed,
+    /// A logout `POST` from another site (`Sec-Fetch-Site`/`Origin`).
+    CrossSiteLogout,
+    /// The session cookie appears twice (one was planted).
+    DuplicateCookie,
+    /// The host's random source failed: no state, nonce, verifier or
+    /// session nonce can be made, and nothing guessable replaces them.
+    NoEntropy,
 }
 
 impl LoginError {
     pub fn status(&self) -> u32 {
         match self {
-            LoginError::NotReady { .. } | LoginError::StoreFailed => 503,
+            LoginError::NotReady { .. } | LoginError::StoreFailed | LoginError::NoEntropy => 503,
             LoginError::TokenEndpointFailed | LoginError::UserinfoFailed => 502,
             LoginError::IdpRefused {
                 access_denied: true,
             }
             | LoginError::Forbidden(_) => 403,
             LoginError::MethodNotAllowed => 405,
+            LoginError::CrossSiteLogout => 403,
             _ => 400,
         }
     }
@@ -68,6 +76,9 @@ impl LoginError {
             LoginError::Forbidden(_) => "access_denied",
             LoginError::StoreFailed => "store_failed",
             LoginError::BadLogoutToken(_) => "invalid_logout_token",
+            LoginError::NoEntropy => "entropy_unavailable",
+            LoginError::CrossSiteLogout => "cross_site_request",
+            LoginError::DuplicateCookie => "invalid_request",
         }
     }
 
@@ -97,13 +108,22 @@ impl LoginError {
             LoginError::UserinfoFailed => "the identity provider's userinfo endpoint failed",
             LoginError::StoreFailed => "the session could not be stored; retry",
             LoginError::MethodNotAllowed => "method not allowed",
+            LoginError::NoEntropy => "the proxy could not generate random values; retry shortly",
+            LoginError::CrossSiteLogout => "a logout must come from this site's own page",
+            LoginError::DuplicateCookie => {
+                "the request carries two session cookies (one may be planted by another site); clear this site's cookies"
+            }
         }
     }
 
     /// A small HTML page for browsers (callback, logout).
     pub fn to_page(&self) -> LocalReply {
+        let title = match self {
+            LoginError::CrossSiteLogout | LoginError::DuplicateCookie => "Request refused",
+            _ => "Login failed",
+        };
         let body = format!(
-            "<!doctype html><title>Login failed</title><h1>Login failed</h1><p>{}</p><p><code>{}</code></p>\n",
+            "<!doctype html><title>{title}</title><h1>{title}</h1><p>{}</p><p><code>{}</code></p>\n",
             self.reason(),
             self.code()
         );
@@ -121,8 +141,12 @@ impl LoginError {
             ("content-type", content_type.to_string()),
             ("cache-control", "no-store".to_string()),
         ];
-        if let LoginError::NotReady { retry_after_s } = self {
-            headers.push(("retry-after", retry_after_s.max(&1).to_string()));
+        match self {
+            LoginError::NotReady { retry_after_s } => {
+                headers.push(("retry-after", retry_after_s.max(&1).to_string()))
+            }
+            LoginError::NoEntropy => headers.push(("retry-after", "1".to_string())),
+            _ => {}
         }
         LocalReply {
             status: self.status(),

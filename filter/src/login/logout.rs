@@ -3,6 +3,13 @@
 //! token at the IdP (RFC 7009) and send the browser to the IdP's
 //! `end_session_endpoint` (RP-Initiated Logout).
 //!
+//! Only a same-origin `POST` logs out. The session cookie is `SameSite=Lax`,
+//! which browsers send on a cross-site top-level *navigation*: a `GET` that
+//! logged out would let any page end the user's session and revoke their
+//! refresh token with a link. A `GET` gets a small confirmation page whose
+//! form POSTs back; a `POST` whose `Sec-Fetch-Site` is not `same-origin` (or
+//! `none`), or whose `Origin` names another host, is refused with 403.
+//!
 //! The redirect carries `id_token_hint` (the login's ID token, kept in the
 //! session record when at most `MAX_ID_TOKEN_LEN` bytes) and `client_id`,
 //! plus `post_logout_redirect_uri` when configured (RP-Initiated Logout
@@ -10,6 +17,7 @@
 //! `client_id` is sent, and IdPs ask the user to confirm.
 
 use super::cookies::clear_cookie;
+use super::error::LoginError;
 use super::form::serialize;
 use super::idp_call::{post_form, IdpRequest, LoginCallKind};
 use super::provider::Provider;
@@ -32,7 +40,8 @@ pub struct LogoutDone {
     pub ended: Option<String>,
 }
 
-/// Handles a request to `login.logout_path` (any method).
+/// Handles a request to `login.logout_path`: `GET`/`HEAD` get the
+/// confirmation page, a same-origin `POST` logs out, anything else is refused.
 pub fn logout(
     cfg: &Config,
     provider: &Provider,
@@ -48,9 +57,35 @@ pub fn logout(
             ended: None,
         };
     };
+    let refuse = |error: LoginError| LogoutDone {
+        reply: error.to_page(),
+        revocation: None,
+        ended: None,
+    };
+    match req.method.as_str() {
+        "POST" => {}
+        "GET" | "HEAD" => {
+            return LogoutDone {
+                reply: confirmation_page(req.path_only()),
+                revocation: None,
+                ended: None,
+            }
+        }
+        _ => {
+            let mut done = refuse(LoginError::MethodNotAllowed);
+            done.reply.headers.push(("allow", "GET, POST".to_string()));
+            return done;
+        }
+    }
+    if !same_origin(req) {
+        return refuse(LoginError::CrossSiteLogout);
+    }
     let token = match req.header(&cfg.downstream.header) {
         Some(value) => extract_token(Some(value), None, "").ok().flatten(),
-        None => req.cookie(&cfg.downstream.cookie_name),
+        None => match req.cookie(&cfg.downstream.cookie_name) {
+            Ok(token) => token,
+            Err(_) => return refuse(LoginError::DuplicateCookie),
+        },
     };
     let claims = token.and_then(|t| verifier.verify(&t, now_ns).ok());
     let ended = claims.and_then(|claims| {
@@ -118,6 +153,74 @@ pub fn logout(
         revocation,
         ended: ended.map(|(sub, _, _)| sub),
     }
+}
+
+/// Whether a logout `POST` comes from the proxy's own pages. Browsers say
+/// so in `Sec-Fetch-Site` (`same-origin`; `none` is the user's own action);
+/// older ones send `Origin`, whose host[:port] must be the request's
+/// authority (the scheme is not compared: TLS may end before the proxy).
+/// A request with neither is no browser's cross-site request (and the
+/// `SameSite=Lax` cookie is not sent on a cross-site `POST` anyway).
+pub fn same_origin(req: &RequestView) -> bool {
+    if let Some(site) = req.header("sec-fetch-site") {
+        return site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none");
+    }
+    let Some(origin) = req.header("origin") else {
+        return true;
+    };
+    let Some((scheme, host)) = origin.trim().split_once("://") else {
+        return false; // "null" (a sandboxed or privacy-sensitive context) or garbage
+    };
+    match req.authority() {
+        Some(authority) => {
+            without_default_port(scheme, host).eq_ignore_ascii_case(without_default_port(scheme, authority))
+        }
+        None => false,
+    }
+}
+
+fn without_default_port<'a>(scheme: &str, host: &'a str) -> &'a str {
+    let default = if scheme.eq_ignore_ascii_case("https") { ":443" } else { ":80" };
+    host.strip_suffix(default).unwrap_or(host)
+}
+
+/// The answer to a `GET`: a form that POSTs to the logout path (the click is
+/// the user's consent; no other site can make it). Framing is forbidden, so
+/// no page can trick the user into that click either.
+fn confirmation_page(path: &str) -> LocalReply {
+    let action = escape_html(path);
+    let body = format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>Log out</title><h1>Log out?</h1>\
+         <form method=\"post\" action=\"{action}\"><button type=\"submit\">Log out</button></form>\n"
+    );
+    LocalReply {
+        status: 200,
+        headers: vec![
+            ("content-type", "text/html; charset=utf-8".to_string()),
+            ("cache-control", "no-store".to_string()),
+            (
+                "content-security-policy",
+                "default-src 'none'; frame-ancestors 'none'".to_string(),
+            ),
+            ("x-frame-options", "DENY".to_string()),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn redirect(location: String, cookies: Vec<String>) -> LocalReply {

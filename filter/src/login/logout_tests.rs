@@ -6,11 +6,15 @@ use crate::store::MemoryStore;
 
 const NOW: u64 = 1_800_000_000 * 1_000_000_000;
 
+/// The logout form's POST, as a browser sends it from the proxy's own page.
 fn cookie_request(token: &str) -> RequestView {
     RequestView::new(
-        "GET",
+        "POST",
         "/logout",
-        vec![("cookie".into(), format!("vigil_session={token}"))],
+        vec![
+            ("cookie".into(), format!("vigil_session={token}")),
+            ("sec-fetch-site".into(), "same-origin".into()),
+        ],
     )
 }
 
@@ -96,7 +100,7 @@ fn logout_without_a_session_or_idp_endpoints_still_clears_the_cookie() {
         &cold,
         &verifier,
         &store,
-        &RequestView::new("GET", "/logout", vec![]),
+        &RequestView::new("POST", "/logout", vec![]),
         NOW,
     );
     assert_eq!(location(&done.reply), "https://app.example.com/bye");
@@ -127,4 +131,84 @@ fn the_login_id_token_is_sent_as_id_token_hint_and_wiped() {
     );
     let (record, _) = read_session(&store, &key).unwrap();
     assert!(record.id_token.is_none());
+}
+
+fn with_headers(method: &str, token: &str, headers: &[(&str, &str)]) -> RequestView {
+    let mut view = RequestView::new(
+        method,
+        "/logout?x=1",
+        vec![("cookie".into(), format!("vigil_session={token}"))],
+    );
+    view.authority = "app.example.com".into();
+    view.headers
+        .extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    view
+}
+
+#[test]
+fn a_get_shows_a_confirmation_form_and_ends_nothing() {
+    let cfg = login_config();
+    let store = MemoryStore::new();
+    let provider = ready_provider(&cfg, &store, &TestIdpKeys::new(), NOW);
+    let verifier = Verifier::new(&cfg.downstream);
+    let (token, slot) = logged_in(&cfg, &store, "alice", NOW);
+    for method in ["GET", "HEAD"] {
+        let done = logout(&cfg, &provider, &verifier, &store, &with_headers(method, &token, &[]), NOW);
+        assert_eq!((done.reply.status, done.ended, done.revocation), (200, None, None));
+        let body = String::from_utf8(done.reply.body).unwrap();
+        assert!(body.contains(r#"<form method="post" action="/logout">"#), "{body}");
+        assert!(done.reply.headers.iter().all(|(k, _)| *k != "set-cookie"));
+        assert!(done
+            .reply
+            .headers
+            .iter()
+            .any(|(k, v)| *k == "content-security-policy" && v.contains("frame-ancestors 'none'")));
+    }
+    let (record, _) = read_session(&store, &session_key("vigil:", slot)).unwrap();
+    assert_eq!(record.state, SessionState::Live);
+}
+
+#[test]
+fn cross_site_posts_and_other_methods_are_refused() {
+    let cfg = login_config();
+    let store = MemoryStore::new();
+    let provider = ready_provider(&cfg, &store, &TestIdpKeys::new(), NOW);
+    let verifier = Verifier::new(&cfg.downstream);
+    let (token, slot) = logged_in(&cfg, &store, "alice", NOW);
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u32);
+    let refused: &[Case] = &[
+        ("POST", &[("sec-fetch-site", "cross-site")], 403),
+        ("POST", &[("sec-fetch-site", "same-site")], 403),
+        ("POST", &[("sec-fetch-site", "cross-site"), ("origin", "https://app.example.com")], 403),
+        ("POST", &[("origin", "https://evil.example.com")], 403),
+        ("POST", &[("origin", "https://app.example.com.evil.test")], 403),
+        ("POST", &[("origin", "null")], 403),
+        ("PUT", &[("sec-fetch-site", "same-origin")], 405),
+        ("DELETE", &[], 405),
+    ];
+    for (method, headers, status) in refused {
+        let done = logout(&cfg, &provider, &verifier, &store, &with_headers(method, &token, headers), NOW);
+        assert_eq!(done.reply.status, *status, "{method} {headers:?}");
+        assert_eq!((done.ended, done.revocation), (None, None), "{method} {headers:?}");
+    }
+    // Two session cookies: neither is trusted.
+    let mut twice = with_headers("POST", &token, &[("sec-fetch-site", "same-origin")]);
+    twice.headers.push(("cookie".into(), "vigil_session=planted".into()));
+    let done = logout(&cfg, &provider, &verifier, &store, &twice, NOW);
+    assert_eq!((done.reply.status, done.ended), (400, None));
+    let (record, _) = read_session(&store, &session_key("vigil:", slot)).unwrap();
+    assert_eq!(record.state, SessionState::Live, "nothing ended");
+    // Same origin (with or without the default port), or no browser headers at all.
+    for headers in [
+        &[("origin", "https://app.example.com:443")][..],
+        &[("origin", "https://APP.example.com")][..],
+        &[("sec-fetch-site", "none")][..],
+    ] {
+        let (token, _) = logged_in(&cfg, &store, "bob", NOW);
+        let done = logout(&cfg, &provider, &verifier, &store, &with_headers("POST", &token, headers), NOW);
+        assert_eq!((done.reply.status, done.ended.as_deref()), (302, Some("bob")), "{headers:?}");
+    }
+    let (token, _) = logged_in(&cfg, &store, "carol", NOW);
+    let done = logout(&cfg, &provider, &verifier, &store, &with_headers("POST", &token, &[]), NOW);
+    assert_eq!(done.ended.as_deref(), Some("carol"));
 }

@@ -3,14 +3,18 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-/// `n` random 64-bit words as unpadded base64url.
-pub fn random_b64(words: usize, random: &mut dyn FnMut() -> u64) -> String {
-    let bytes: Vec<u8> = (0..words).flat_map(|_| random().to_le_bytes()).collect();
-    URL_SAFE_NO_PAD.encode(bytes)
+/// `n` random 64-bit words as unpadded base64url; `None` when the random
+/// source failed (the caller must not fall back to anything guessable).
+pub fn random_b64(words: usize, random: &mut dyn FnMut() -> Option<u64>) -> Option<String> {
+    let mut bytes = Vec::with_capacity(words * 8);
+    for _ in 0..words {
+        bytes.extend_from_slice(&random()?.to_le_bytes());
+    }
+    Some(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// A code verifier: 256 random bits, 43 base64url characters (RFC 7636 §4.1).
-pub fn new_verifier(random: &mut dyn FnMut() -> u64) -> String {
+pub fn new_verifier(random: &mut dyn FnMut() -> Option<u64>) -> Option<String> {
     random_b64(4, random)
 }
 
@@ -36,11 +40,22 @@ mod tests {
         let mut n = 0u64;
         let mut random = || {
             n += 1;
-            n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            Some(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
         };
-        let a = new_verifier(&mut random);
-        let b = new_verifier(&mut random);
+        let a = new_verifier(&mut random).unwrap();
+        let b = new_verifier(&mut random).unwrap();
         assert_eq!(a.len(), 43);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_failing_random_source_gives_nothing() {
+        let mut calls = 0;
+        let mut flaky = || {
+            calls += 1;
+            (calls < 3).then_some(7)
+        };
+        assert_eq!(new_verifier(&mut flaky), None);
+        assert_eq!(random_b64(2, &mut || None), None);
     }
 }

@@ -1,11 +1,14 @@
 //! The parts of a downstream request the login endpoints look at.
 
-/// A request as the adapter saw it: `:method`, `:path` (with the query) and
-/// the other headers (names lower-case, as proxy-wasm hands them over).
+/// A request as the adapter saw it: `:method`, `:path` (with the query),
+/// `:authority` and the other headers (names lower-case, as proxy-wasm
+/// hands them over).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RequestView {
     pub method: String,
     pub path: String,
+    /// `:authority` (empty when the host gave none).
+    pub authority: String,
     pub headers: Vec<(String, String)>,
 }
 
@@ -24,8 +27,16 @@ impl RequestView {
         RequestView {
             method: method.to_string(),
             path: path.to_string(),
+            authority: String::new(),
             headers,
         }
+    }
+
+    /// The request's host[:port]: `:authority`, else the `host` header.
+    pub fn authority(&self) -> Option<&str> {
+        Some(self.authority.as_str())
+            .filter(|a| !a.is_empty())
+            .or_else(|| self.header("host"))
     }
 
     /// First value of a header (name compared case-insensitively).
@@ -51,16 +62,20 @@ impl RequestView {
         }
     }
 
-    /// Value of cookie `name` across every `cookie` header.
-    pub fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
+    /// Value of cookie `name` across every `cookie` header (`None` when
+    /// absent or empty); `Err` when it appears more than once (a planted
+    /// copy: neither may be trusted).
+    pub fn cookie(&self, name: &str) -> Result<Option<String>, DuplicateCookie> {
+        let mut values = self
+            .headers
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
-            .find_map(|(_, v)| {
-                crate::token::extract_token(None, Some(v), name)
-                    .ok()
-                    .flatten()
-            })
+            .flat_map(|(_, v)| crate::token::extract::cookie_values(v, name));
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(DuplicateCookie);
+        }
+        Ok(first.filter(|v| !v.is_empty()).map(str::to_string))
     }
 
     /// A browser navigation that may be redirected to the IdP: `GET`,
@@ -82,6 +97,10 @@ impl RequestView {
         accepts_html && !xhr && navigate
     }
 }
+
+/// A cookie the request carries more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuplicateCookie;
 
 /// The one value of a query parameter; `Err` when it is repeated (an
 /// injected second `state` or `code` must not be resolved by guessing).
@@ -131,9 +150,12 @@ mod tests {
         let q = r.query();
         assert_eq!(single(&q, "y"), Ok(Some(" z")));
         assert_eq!(single(&q, "none"), Ok(None));
-        assert_eq!(r.cookie("b").as_deref(), Some("2"));
-        assert_eq!(r.cookie("c").as_deref(), Some("3"));
-        assert_eq!(r.cookie("d"), None);
+        assert_eq!(r.cookie("b"), Ok(Some("2".into())));
+        assert_eq!(r.cookie("c"), Ok(Some("3".into())));
+        assert_eq!(r.cookie("d"), Ok(None));
+        let twice = req("GET", &[("cookie", "a=1; b=2"), ("Cookie", "b=3")]);
+        assert_eq!(twice.cookie("b"), Err(DuplicateCookie));
+        assert_eq!(twice.cookie("a"), Ok(Some("1".into())));
         let dup = vec![
             ("s".to_string(), "1".to_string()),
             ("s".to_string(), "2".to_string()),

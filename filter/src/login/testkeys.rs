@@ -153,6 +153,7 @@ pub(crate) fn login_config() -> Config {
             path: "/".to_string(),
             secure: true,
         },
+        state_cookie_name: "vigil_session_login".to_string(),
         token_claims: vec!["email".to_string()],
     });
     cfg

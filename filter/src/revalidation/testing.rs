@@ -72,6 +72,12 @@ pub(crate) fn seq_random(seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
+/// `seq_random` as the login code takes it (a source that never fails).
+pub(crate) fn seq_entropy(seed: u64) -> impl FnMut() -> Option<u64> {
+    let mut random = seq_random(seed);
+    move || Some(random())
+}
+
 use std::collections::HashSet;
 
 use super::classify::IdpAnswer;

@@ -59,12 +59,13 @@ pub fn format_sid(slot: u32, nonce: &str) -> String {
     format!("{slot}.{nonce}")
 }
 
-/// 128 random bits as `NONCE_LEN` base64url characters.
-pub fn new_nonce(random: &mut dyn FnMut() -> u64) -> String {
+/// 128 random bits as `NONCE_LEN` base64url characters; `None` when the
+/// random source failed.
+pub fn new_nonce(random: &mut dyn FnMut() -> Option<u64>) -> Option<String> {
     let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&random().to_le_bytes());
-    bytes[8..].copy_from_slice(&random().to_le_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
+    bytes[..8].copy_from_slice(&random()?.to_le_bytes());
+    bytes[8..].copy_from_slice(&random()?.to_le_bytes());
+    Some(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Shared-data key of a slot's record.
@@ -87,7 +88,7 @@ pub fn allocate_slot(
     store: &dyn SharedStore,
     prefix: &str,
     max_sessions: u32,
-    random: &mut dyn FnMut() -> u64,
+    random: &mut dyn FnMut() -> Option<u64>,
     now_ns: u64,
 ) -> Result<SlotChoice, SessionError> {
     if max_sessions == 0 {
@@ -96,7 +97,7 @@ pub fn allocate_slot(
     // Eviction preference: no live lease first, then oldest validation.
     let mut victim: Option<((bool, u64), SlotChoice)> = None;
     for _ in 0..SLOT_PROBES {
-        let slot = (random() % u64::from(max_sessions)) as u32;
+        let slot = (random().ok_or(SessionError::NoEntropy)? % u64::from(max_sessions)) as u32;
         let key = session_key(prefix, slot);
         let Some((bytes, cas)) = store.get(&key) else {
             return Ok(SlotChoice {
@@ -169,6 +170,7 @@ pub struct CreatedSession {
 /// Writes a new live session into a freshly allocated slot. A login counts
 /// as a validation (`validated_ns = now`). Lost races (another login took the
 /// slot) are retried with a new allocation, at most `CAS_RETRIES` times.
+/// (Seeds sessions for tests and simulations, with an infallible source.)
 pub fn create_session(
     store: &dyn SharedStore,
     cfg: &Config,
@@ -176,7 +178,7 @@ pub fn create_session(
     random: &mut dyn FnMut() -> u64,
     now_ns: u64,
 ) -> Result<CreatedSession, SessionError> {
-    create_login_session(store, cfg, new, None, random, now_ns)
+    create_login_session(store, cfg, new, None, &mut || Some(random()), now_ns)
 }
 
 /// `create_session`, keeping the login's ID token for `id_token_hint` at
@@ -186,14 +188,14 @@ pub fn create_login_session(
     cfg: &Config,
     new: NewSession,
     id_token: Option<String>,
-    random: &mut dyn FnMut() -> u64,
+    random: &mut dyn FnMut() -> Option<u64>,
     now_ns: u64,
 ) -> Result<CreatedSession, SessionError> {
     if new.sub.len() > MAX_SUBJECT_LEN {
         return Err(SessionError::SubjectTooLong);
     }
     let prefix = cfg.shared_data_prefix.as_str();
-    let nonce = new_nonce(random);
+    let nonce = new_nonce(random).ok_or(SessionError::NoEntropy)?;
     let record = Session {
         v: RECORD_VERSION,
         nonce: nonce.clone(),
@@ -239,7 +241,7 @@ pub fn create_login_session(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::revalidation::testing::{seq_random, test_config};
+    use crate::revalidation::testing::{seq_entropy, seq_random, test_config};
     use crate::session::record::sample_session;
     use crate::store::MemoryStore;
 
@@ -249,7 +251,7 @@ mod tests {
     fn login_sessions_keep_the_id_token_only_when_small() {
         let cfg = test_config();
         let store = MemoryStore::new();
-        let mut random = seq_random(3);
+        let mut random = seq_entropy(3);
         let new = NewSession {
             sub: "alice".into(),
             access_token: "at".into(),
@@ -264,6 +266,31 @@ mod tests {
         let big = "x".repeat(crate::session::MAX_ID_TOKEN_LEN + 1);
         let big = create_login_session(&store, &cfg, new, Some(big), &mut random, 100).unwrap();
         assert_eq!(read(big.slot), None);
+    }
+
+    #[test]
+    fn a_failing_random_source_creates_no_session() {
+        let cfg = test_config();
+        let store = MemoryStore::new();
+        let new = NewSession {
+            sub: "alice".into(),
+            access_token: "at".into(),
+            access_expires_ns: 500,
+            refresh_token: None,
+            expires_ns: 1000,
+            claims: None,
+        };
+        let mut words = 0;
+        for fails_after in [0, 1, 2] {
+            let mut flaky = || {
+                words += 1;
+                (words <= fails_after).then_some(words as u64)
+            };
+            let created = create_login_session(&store, &cfg, new.clone(), None, &mut flaky, 100);
+            assert_eq!(created, Err(SessionError::NoEntropy), "after {fails_after} words");
+            words = 0;
+        }
+        assert_eq!(store.key_count(), 0, "nothing written");
     }
 
     #[test]
@@ -295,10 +322,10 @@ mod tests {
 
     #[test]
     fn nonces_are_22_url_safe_chars_and_round_trip_through_sid() {
-        let mut random = seq_random(1);
-        let nonce = new_nonce(&mut random);
+        let mut random = seq_entropy(1);
+        let nonce = new_nonce(&mut random).unwrap();
         assert_eq!(nonce.len(), NONCE_LEN);
-        assert_ne!(nonce, new_nonce(&mut random));
+        assert_ne!(Some(nonce.clone()), new_nonce(&mut random));
         let sid = format_sid(3, &nonce);
         assert_eq!(parse_sid(&sid, 4).unwrap().nonce, nonce);
     }
@@ -309,7 +336,7 @@ mod tests {
         let mut dead = sample_session(NONCE, "a", 0);
         dead.kill("x", 1);
         store.set("vigil:s:0", &dead.encode().unwrap(), 0).unwrap();
-        let mut random = || 0u64;
+        let mut random = || Some(0u64);
         let choice = allocate_slot(&store, "vigil:", 1, &mut random, 2).unwrap();
         assert_eq!((choice.slot, choice.evicts), (0, false));
         assert_eq!(choice.cas, store.get("vigil:s:0").unwrap().1);
@@ -348,7 +375,7 @@ mod tests {
         let mut n = 0u64;
         let mut cycle = || {
             n += 1;
-            n
+            Some(n)
         };
         let choice = allocate_slot(&store, "p:", 3, &mut cycle, 100).unwrap();
         assert_eq!((choice.slot, choice.evicts), (2, true));
@@ -393,7 +420,7 @@ mod tests {
     #[test]
     fn two_logins_racing_for_one_never_written_slot_do_not_both_win() {
         let store = MemoryStore::new();
-        let mut random = || 0u64;
+        let mut random = || Some(0u64);
         let first = allocate_slot(&store, "p:", 1, &mut random, 0).unwrap();
         let second = allocate_slot(&store, "p:", 1, &mut random, 0).unwrap();
         store.set("p:s:0", b"{}", first.cas).unwrap();

@@ -23,6 +23,8 @@ pub enum SessionError {
     SubjectTooLong,
     /// A record could not be serialized.
     Encode,
+    /// The random source failed (no session nonce can be made).
+    NoEntropy,
 }
 
 impl SessionError {
@@ -33,6 +35,7 @@ impl SessionError {
             SessionError::NoSlots => "no_slots",
             SessionError::SubjectTooLong => "subject_too_long",
             SessionError::Encode => "encode_error",
+            SessionError::NoEntropy => "no_entropy",
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum TokenError {
     MissingSessionId,
     MissingIssueTime,
     MissingExpiry,
+    /// The session cookie appears twice in the request (one was planted).
+    DuplicateCookie,
 }
 
 impl TokenError {
@@ -50,6 +52,21 @@ impl TokenError {
             TokenError::MissingSessionId => "missing sid",
             TokenError::MissingIssueTime => "missing iat_ns",
             TokenError::MissingExpiry => "missing exp",
+            TokenError::DuplicateCookie => {
+                "the request carries two session cookies (one may be planted by another site); clear this site's cookies"
+            }
+        }
+    }
+}
+
+impl TokenError {
+    /// The reply: `400 invalid_request` for two session cookies (no token
+    /// could fix that request, the browser's cookies must be cleared),
+    /// `401 invalid_token` for everything else.
+    pub fn rejection(&self) -> crate::reply::Rejection {
+        match self {
+            TokenError::DuplicateCookie => crate::reply::Rejection::BadRequest(self.reason()),
+            _ => crate::reply::Rejection::InvalidToken(self.reason()),
         }
     }
 }

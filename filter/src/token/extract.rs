@@ -6,7 +6,10 @@ use super::error::TokenError;
 /// The token from `authorization` (the configured header's value) or, when
 /// that header is absent, from the `cookie_name` cookie. A present but
 /// malformed header is an error rather than a silent fall-back to the cookie,
-/// so a broken API client gets a clear 401.
+/// so a broken API client gets a clear 401. A cookie header naming the
+/// session cookie twice is refused (`DuplicateCookie`): the second one was
+/// planted (a sibling subdomain, a narrower path) and picking either would
+/// let the planter choose whose session the browser uses.
 pub fn extract_token(
     authorization: Option<&str>,
     cookie_header: Option<&str>,
@@ -15,7 +18,10 @@ pub fn extract_token(
     if let Some(value) = authorization {
         return bearer(value).map(Some);
     }
-    Ok(cookie_header.and_then(|header| cookie(header, cookie_name)))
+    match cookie_header {
+        Some(header) => cookie(header, cookie_name),
+        None => Ok(None),
+    }
 }
 
 fn bearer(value: &str) -> Result<String, TokenError> {
@@ -36,21 +42,33 @@ fn is_token68(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
 }
 
-/// First non-empty value of cookie `name` (RFC 6265 §5.4 order: the most
-/// specific path first). Tolerates spaces and quoted values.
-fn cookie(header: &str, name: &str) -> Option<String> {
-    header.split(';').find_map(|pair| {
+/// Every value of cookie `name` in one `cookie` header, in order (spaces
+/// and quotes removed; empty values included).
+pub fn cookie_values<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    header.split(';').filter_map(move |pair| {
         let (key, value) = pair.split_once('=')?;
         if key.trim() != name {
             return None;
         }
         let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value);
-        (!value.is_empty()).then(|| value.to_string())
+        Some(
+            value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value),
+        )
     })
+}
+
+/// The value of cookie `name` (`None` when absent or empty); two of them
+/// are an error. Tolerates spaces and quoted values.
+fn cookie(header: &str, name: &str) -> Result<Option<String>, TokenError> {
+    let mut values = cookie_values(header, name);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(TokenError::DuplicateCookie);
+    }
+    Ok(first.filter(|v| !v.is_empty()).map(str::to_string))
 }
 
 /// The `cookie` header without vigil's own cookies (`names`), for the
@@ -154,8 +172,7 @@ mod tests {
             ("a=1;vigil_session=tok;b=2", Some("tok")),
             ("  vigil_session = tok  ; b=2", Some("tok")),
             ("vigil_session=\"tok\"", Some("tok")),
-            ("vigil_session=; vigil_session=second", Some("second")),
-            ("vigil_session=first; vigil_session=second", Some("first")),
+            ("vigil_session=", None),
             ("xvigil_session=tok; vigil_sessionx=tok", None),
             ("a=1; b", None),
             ("", None),
@@ -166,5 +183,25 @@ mod tests {
             assert_eq!(ok(None, Some(header)).as_deref(), want, "{header:?}");
         }
         assert_eq!(ok(None, None), None);
+    }
+
+    #[test]
+    fn two_session_cookies_are_refused() {
+        for header in [
+            "vigil_session=first; vigil_session=second",
+            "vigil_session=; vigil_session=second",
+            "a=1;vigil_session=x; b=2 ; vigil_session = x",
+        ] {
+            assert_eq!(
+                extract_token(None, Some(header), NAME),
+                Err(TokenError::DuplicateCookie),
+                "{header:?}"
+            );
+        }
+        // A bearer token does not read the cookies.
+        assert_eq!(
+            ok(Some("Bearer t"), Some("vigil_session=a; vigil_session=b")).as_deref(),
+            Some("t")
+        );
     }
 }

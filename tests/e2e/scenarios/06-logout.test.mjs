@@ -1,6 +1,7 @@
-// Scenario 6: logout through the proxy. The refresh token is revoked at the IdP (the test replays it and the IdP
-// refuses), the cookie is cleared, the old downstream token is rejected, and the browser goes on to the IdP's
-// end_session_endpoint, then back to the post-logout page.
+// Scenario 6: logout through the proxy. A GET of the logout path only shows a confirmation page (a form that POSTs
+// back: a cross-site link cannot log anyone out); its POST logs out. The refresh token is revoked at the IdP (the
+// test replays it and the IdP refuses), the cookie is cleared, the old downstream token is rejected, and the browser
+// goes on to the IdP's end_session_endpoint, then back to the post-logout page.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,8 +28,22 @@ describe('scenario 6: logout', () => {
     assert.equal(issued.issued, 1, 'the login got a refresh token (offline_access + prompt=consent)');
     const before = await stack.counters();
 
+    // The GET: a confirmation page whose form POSTs to the logout path; nothing ends yet.
+    const page = await request(`${proxy.url}${LOGOUT_PATH}`, { jar: session.jar });
+    assert.equal(page.status, 200, page.body.slice(0, 200));
+    const action = /<form method="post" action="([^"]+)"/.exec(page.body)?.[1];
+    assert.equal(action, LOGOUT_PATH, 'the confirmation form posts to the logout path');
+    assert.equal(session.jar.get(proxy.url, COOKIE_NAME)?.value, session.token, 'the GET keeps the cookie');
+    assert.equal((await send(`${proxy.url}/api/whoami`, { headers: withCookie(session.token) })).status, 200, 'still logged in');
+
+    // The form's POST, as a browser sends it from that page.
     const startedAt = performance.now();
-    const res = await request(`${proxy.url}${LOGOUT_PATH}`, { jar: session.jar });
+    const res = await request(new URL(action, proxy.url).href, {
+      jar: session.jar,
+      method: 'POST',
+      headers: { origin: proxy.url, 'sec-fetch-site': 'same-origin', 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
     const ms = performance.now() - startedAt;
     assert.ok([302, 303].includes(res.status), `${res.status} ${res.body.slice(0, 200)}`);
     const location = new URL(res.location);
@@ -68,9 +83,9 @@ describe('scenario 6: logout', () => {
       for (const res of await burstOverWorkers(proxy, `${proxy.url}/api/whoami`, { headers })) assert.equal(res.status, 401, res.body);
     }
     // A page load with it goes back to the login.
-    const page = await send(`${proxy.url}/app/home`, { headers: { ...PAGE_ACCEPT, cookie: `${COOKIE_NAME}=${session.token}` } });
-    assert.ok([302, 303].includes(page.status), `${page.status}`);
-    assert.ok(page.headers.location.startsWith(discovery.authorization_endpoint));
+    const reload = await send(`${proxy.url}/app/home`, { headers: { ...PAGE_ACCEPT, cookie: `${COOKIE_NAME}=${session.token}` } });
+    assert.ok([302, 303].includes(reload.status), `${reload.status}`);
+    assert.ok(reload.headers.location.startsWith(discovery.authorization_endpoint));
 
     // The IdP's confirmation, then back to the post-logout page, which (no session) leads to the login again.
     const confirmed = await confirmIdpLogout(res.location, {

@@ -1,0 +1,399 @@
+//! Hardening (issue 12, items 7-12, and bad input by name), black-box: the
+//! release .wasm in host-sim against a scripted OpenID provider. The test
+//! plays the browser: it keeps a cookie jar that follows the rules browsers
+//! apply to cookie prefixes, and sends the `Sec-Fetch-*`/`Origin` headers a
+//! browser sends.
+
+use host_sim::{Cluster, Outcome, Reply, Request, Sim};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use vigil_tests::fixture::user;
+use vigil_tests::idp::CLIENT_ID;
+use vigil_tests::oidc::{ScriptedOidc, AUTHORIZE_URL, END_SESSION_URL, OIDC_ISSUER};
+use vigil_tests::{base_config, merge, vigil_wasm, HS_SECRET, IDP_CLUSTER};
+
+const CALLBACK: &str = "/callback";
+const APP_HOST: &str = "app.test";
+/// The defaults with `login` (secure cookies, no domain, path `/`).
+const COOKIE: &str = "__Host-vigil_session";
+const STATE_COOKIE: &str = "__Host-vigil_session_login";
+const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+fn login_config(patch: Value) -> Value {
+    let login = json!({
+        "idp": { "issuer": OIDC_ISSUER },
+        "login": {
+            "redirect_uri": format!("https://{APP_HOST}{CALLBACK}"),
+            "scopes": ["openid", "email", "offline_access"],
+            "signing_key": { "alg": "HS256", "secret": String::from_utf8_lossy(HS_SECRET) },
+            "logout_path": "/logout",
+            "backchannel_logout_path": "/backchannel",
+            "post_logout_redirect_uri": format!("https://{APP_HOST}/bye"),
+            "token_claims": ["email"]
+        }
+    });
+    merge(merge(base_config(), login), patch)
+}
+
+/// A `Set-Cookie` value a browser would store: RFC 6265bis §4.1.3 prefixes
+/// (`__Secure-` needs `Secure`; `__Host-` needs `Secure`, no `Domain`, `Path=/`).
+fn browser_accepts(set_cookie: &str) -> bool {
+    let mut parts = set_cookie.split(';').map(str::trim);
+    let name = parts.next().and_then(|p| p.split_once('=')).map(|(n, _)| n.to_ascii_lowercase()).unwrap_or_default();
+    let attrs: Vec<(String, String)> = parts
+        .map(|a| {
+            let (k, v) = a.split_once('=').unwrap_or((a, ""));
+            (k.trim().to_ascii_lowercase(), v.trim().to_string())
+        })
+        .collect();
+    let has = |k: &str| attrs.iter().any(|(n, _)| n == k);
+    let value = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if name.starts_with("__secure-") && !has("secure") {
+        return false;
+    }
+    if name.starts_with("__host-") && !(has("secure") && !has("domain") && value("path") == Some("/")) {
+        return false;
+    }
+    true
+}
+
+/// The browser's cookies for the app's host: name -> (value, path).
+#[derive(Default, Clone)]
+struct Jar {
+    cookies: HashMap<String, (String, String)>,
+}
+
+impl Jar {
+    /// Stores what a browser would store; panics on a cookie it would drop.
+    fn store(&mut self, reply: &Reply) {
+        for set in reply.header_values("set-cookie") {
+            assert!(browser_accepts(set), "a browser drops this cookie: {set}");
+            let mut parts = set.split(';').map(str::trim);
+            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else { continue };
+            let path = parts.find_map(|a| a.strip_prefix("Path=")).unwrap_or("/").to_string();
+            if set.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), (value.to_string(), path));
+            }
+        }
+    }
+
+    /// The `cookie` header for a request to `path`.
+    fn header(&self, path: &str) -> String {
+        let path = path.split('?').next().unwrap_or("/");
+        let mut pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .filter(|(_, (_, p))| path == p || path.starts_with(&format!("{}/", p.trim_end_matches('/'))) || p == "/")
+            .map(|(n, (v, _))| format!("{n}={v}"))
+            .collect();
+        pairs.sort();
+        pairs.join("; ")
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(|(v, _)| v.as_str())
+    }
+}
+
+struct H {
+    sim: Sim,
+    idp: ScriptedOidc,
+}
+
+impl H {
+    /// A proxy with `workers` VMs, discovery done.
+    fn new(workers: usize, patch: Value) -> H {
+        let idp = ScriptedOidc::new();
+        idp.add_user(user("alice"));
+        idp.add_user(user("bob"));
+        let sim = Sim::builder(vigil_wasm())
+            .plugin_config(login_config(patch).to_string())
+            .workers(workers)
+            .cluster(IDP_CLUSTER, Cluster::scripted(idp.handler()))
+            .build()
+            .unwrap_or_else(|e| panic!("vigil did not start: {e:?}"));
+        let mut h = H { sim, idp };
+        h.sim.advance(Duration::from_secs(1));
+        h
+    }
+
+    fn run(&mut self, vm: usize, request: Request) -> Outcome {
+        let s = self.sim.send(vm, request.authority(APP_HOST).scheme("https"));
+        self.sim.advance(Duration::from_millis(200));
+        self.sim.outcome(s)
+    }
+
+    /// A top-level navigation to `path` with the jar's cookies.
+    fn navigate(&mut self, vm: usize, path: &str, jar: &mut Jar) -> Outcome {
+        let mut r = Request::get(path)
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("sec-fetch-mode", "navigate")
+            .header("sec-fetch-site", "same-origin");
+        let cookie = jar.header(path);
+        if !cookie.is_empty() {
+            r = r.header("cookie", cookie);
+        }
+        let outcome = self.run(vm, r);
+        if let Some(reply) = outcome.reply() {
+            jar.store(reply);
+        }
+        outcome
+    }
+
+    /// The whole login of `sub` in `jar` (with any ID token claims patched).
+    fn login_with(&mut self, vm: usize, sub: &str, jar: &mut Jar, id_token_patch: Value) -> Outcome {
+        let outcome = self.navigate(vm, "/app", jar);
+        let location = local(&outcome, 302).header("location").unwrap_or_default().to_string();
+        let (base, query) = location.split_once('?').unwrap_or_else(|| panic!("no query in {location}"));
+        assert_eq!(base, AUTHORIZE_URL);
+        let code = self.idp.authorize(query, sub, id_token_patch);
+        let state = param(query, "state");
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("code", code.as_str()), ("state", state.as_str()), ("iss", OIDC_ISSUER)])
+            .finish();
+        // The IdP's redirect back: a cross-site navigation.
+        let path = format!("{CALLBACK}?{q}");
+        let mut r = Request::get(&path).header("accept", "text/html").header("sec-fetch-site", "cross-site");
+        let cookie = jar.header(&path);
+        if !cookie.is_empty() {
+            r = r.header("cookie", cookie);
+        }
+        let outcome = self.run(vm, r);
+        if let Some(reply) = outcome.reply() {
+            jar.store(reply);
+        }
+        outcome
+    }
+
+    /// A login that must succeed: the session cookie's value.
+    fn login(&mut self, vm: usize, sub: &str, jar: &mut Jar) -> String {
+        let outcome = self.login_with(vm, sub, jar, json!({}));
+        local(&outcome, 302);
+        // (The name before issue 12's item 8 too, so the other items' tests
+        // fail on their own assertions on older modules.)
+        let value = jar.get(COOKIE).or_else(|| jar.get("vigil_session"));
+        value.unwrap_or_else(|| panic!("no session cookie after {outcome:?}")).to_string()
+    }
+
+    fn api(&mut self, vm: usize, token: &str) -> Outcome {
+        self.run(vm, Request::get("/api").header("authorization", format!("Bearer {token}")).header("accept", "application/json"))
+    }
+
+    fn sessions(&self) -> usize {
+        self.sim
+            .shared_data()
+            .entries_with_prefix("vigil:s:")
+            .into_iter()
+            .filter(|(_, v)| vigil::session::Session::decode(v).is_some_and(|s| s.state == vigil::session::SessionState::Live))
+            .count()
+    }
+
+    fn assert_no_trap(&self) {
+        assert!(self.sim.traps().is_empty(), "{:?}", self.sim.traps());
+    }
+}
+
+fn local(outcome: &Outcome, status: u16) -> &Reply {
+    match outcome {
+        Outcome::LocalReply(reply) if reply.status == status => reply,
+        other => panic!("expected a local {status}, got {other:?}"),
+    }
+}
+
+fn param(query: &str, name: &str) -> String {
+    let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    params.get(name).cloned().unwrap_or_else(|| panic!("no {name} in {query}"))
+}
+
+fn error_code(reply: &Reply) -> String {
+    let body = reply.body_str();
+    serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or(body)
+}
+
+// ---- item 7: logout is a same-origin POST ---------------------------------
+
+/// The logout form's POST from the proxy's own page.
+fn logout_post(jar: &Jar, site: Option<&str>, origin: Option<&str>) -> Request {
+    let mut r = Request::post("/logout")
+        .header("accept", "text/html")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", jar.header("/logout"));
+    if let Some(site) = site {
+        r = r.header("sec-fetch-site", site);
+    }
+    if let Some(origin) = origin {
+        r = r.header("origin", origin);
+    }
+    r
+}
+
+#[test]
+fn logout_is_a_same_origin_post_and_a_get_only_shows_a_confirmation_page() {
+    let mut h = H::new(2, json!({}));
+    let mut jar = Jar::default();
+    let token = h.login(0, "alice", &mut jar);
+    // Another site links to the logout path: a cross-site top-level navigation
+    // (the SameSite=Lax cookie comes along). It gets a page, nothing ends.
+    let cookie = jar.header("/logout");
+    let outcome = h.run(
+        1,
+        Request::get("/logout")
+            .header("accept", "text/html")
+            .header("sec-fetch-site", "cross-site")
+            .header("sec-fetch-mode", "navigate")
+            .header("cookie", cookie),
+    );
+    let page = local(&outcome, 200);
+    let body = page.body_str();
+    assert!(body.contains(r#"<form method="post" action="/logout">"#), "{body}");
+    assert!(page.header("content-security-policy").is_some_and(|c| c.contains("frame-ancestors 'none'")));
+    assert!(page.header_values("set-cookie").is_empty(), "the cookie is kept");
+    assert!(h.api(0, &token).is_forwarded(), "still logged in");
+    assert_eq!(h.idp.revocation_calls(), 0, "nothing revoked");
+    // A cross-site POST (a form on another site), or one from another origin: 403.
+    for (site, origin) in [
+        (Some("cross-site"), None),
+        (Some("same-site"), Some("https://sibling.app.test")),
+        (None, Some("https://evil.test")),
+        (None, Some("null")),
+    ] {
+        let outcome = h.run(0, logout_post(&jar, site, origin));
+        let reply = local(&outcome, 403);
+        assert!(reply.body_str().contains("cross_site_request"), "{site:?} {origin:?}: {}", reply.body_str());
+        assert!(h.api(1, &token).is_forwarded(), "{site:?} {origin:?}: still logged in");
+    }
+    // Other methods: 405 naming the allowed ones.
+    let outcome = h.run(0, Request::new("DELETE", "/logout").header("cookie", jar.header("/logout")));
+    assert_eq!(local(&outcome, 405).header("allow"), Some("GET, POST"));
+    assert_eq!(h.idp.revocation_calls(), 0);
+    // The confirmation form's POST (same origin): the logout.
+    let outcome = h.run(1, logout_post(&jar, Some("same-origin"), Some(&format!("https://{APP_HOST}"))));
+    let reply = local(&outcome, 302);
+    assert!(reply.header("location").is_some_and(|l| l.starts_with(END_SESSION_URL)), "{reply:?}");
+    jar.store(reply);
+    assert_eq!(jar.get(COOKIE), None, "cookie cleared");
+    for vm in 0..2 {
+        assert_eq!(h.api(vm, &token).status(), Some(401), "vm {vm}");
+    }
+    assert_eq!(h.idp.revocation_calls(), 1);
+    h.assert_no_trap();
+}
+
+// ---- item 8: cookie prefixes, duplicate session cookies --------------------
+
+#[test]
+fn login_cookies_are_host_prefixed_by_default_and_a_browser_keeps_them() {
+    let mut h = H::new(2, json!({}));
+    let mut jar = Jar::default();
+    // `Jar::store` asserts every cookie satisfies the prefix rules.
+    let outcome = h.navigate(0, "/app", &mut jar);
+    let set = local(&outcome, 302).header_values("set-cookie");
+    assert!(set.iter().any(|c| c.starts_with(&format!("{STATE_COOKIE}=")) && c.contains("Path=/;")), "{set:?}");
+    let token = h.login(1, "alice", &mut jar);
+    assert!(h.api(0, &token).is_forwarded());
+    let outcome = h.navigate(1, "/app", &mut jar);
+    assert_eq!(outcome.upstream_header("x-vigil-sub").as_deref(), Some("alice"));
+    h.assert_no_trap();
+}
+
+#[test]
+fn a_host_prefixed_session_cookie_name_can_log_in() {
+    // Before: the state cookie was `<cookie_name>_login` at Path=/callback,
+    // which a browser drops for a `__Host-` name, so no login could finish.
+    for name in ["__Host-app_session", "__Secure-app_session"] {
+        let mut h = H::new(1, json!({ "downstream": { "cookie_name": name } }));
+        let mut jar = Jar::default();
+        let outcome = h.login_with(0, "alice", &mut jar, json!({}));
+        local(&outcome, 302);
+        let token = jar.get(name).unwrap_or_else(|| panic!("{name}: no session cookie")).to_string();
+        assert!(h.api(0, &token).is_forwarded(), "{name}");
+    }
+}
+
+#[test]
+fn a_request_carrying_two_session_cookies_is_refused_with_400() {
+    let mut h = H::new(2, json!({}));
+    let mut jar = Jar::default();
+    let token = h.login(0, "alice", &mut jar);
+    let mut other = Jar::default();
+    let planted = h.login(0, "bob", &mut other);
+    // A sibling subdomain planted its own session cookie with a narrower path:
+    // the browser sends both, the narrower first.
+    for cookie in [format!("{COOKIE}={planted}; {COOKIE}={token}"), format!("{COOKIE}={token}; theme=dark; {COOKIE}={token}")] {
+        for (accept, vm) in [("application/json", 0), ("text/html", 1)] {
+            let outcome = h.run(vm, Request::get("/app").header("accept", accept).header("cookie", cookie.as_str()));
+            let reply = local(&outcome, 400);
+            assert_eq!(error_code(reply), "invalid_request", "{}", reply.body_str());
+            assert!(reply.body_str().contains("two session cookies"), "{}", reply.body_str());
+            assert!(reply.header("location").is_none(), "no redirect to the IdP");
+        }
+    }
+    // The logout POST likewise ends neither.
+    let both = Request::post("/logout").header("sec-fetch-site", "same-origin").header("cookie", format!("{COOKIE}={planted}; {COOKIE}={token}"));
+    let outcome = h.run(0, both);
+    assert!(local(&outcome, 400).body_str().contains("two session cookies"));
+    assert_eq!(h.sessions(), 2);
+    assert!(h.api(1, &token).is_forwarded());
+    h.assert_no_trap();
+}
+
+#[test]
+fn a_pre_upgrade_session_cookie_is_ignored_and_never_reaches_the_upstream() {
+    let mut h = H::new(1, json!({}));
+    let mut jar = Jar::default();
+    let token = h.login(0, "alice", &mut jar);
+    // The cookie under the old default name (a browser keeps it until it
+    // expires): not read, and stripped like vigil's own cookies.
+    let cookie = format!("vigil_session={token}; theme=dark; vigil_session_login=x; {COOKIE}={token}");
+    let outcome = h.run(0, Request::get("/app").header("accept", "text/html").header("cookie", cookie));
+    assert!(outcome.is_forwarded(), "{outcome:?}");
+    assert_eq!(outcome.upstream_header("cookie").as_deref(), Some("theme=dark"));
+    // Alone it is no session: a page load goes to the login.
+    let outcome = h.run(0, Request::get("/app").header("accept", "text/html").header("cookie", format!("vigil_session={token}")));
+    assert!(local(&outcome, 302).header("location").is_some_and(|l| l.starts_with(AUTHORIZE_URL)));
+}
+
+// ---- item 10: no randomness, no login -------------------------------------
+
+#[test]
+fn a_failing_random_source_fails_closed_with_503() {
+    let mut h = H::new(2, json!({}));
+    let mut jar = Jar::default();
+    let token = h.login(0, "alice", &mut jar);
+    // A login started while the source worked...
+    let mut pending = Jar::default();
+    let outcome = h.navigate(1, "/next", &mut pending);
+    let location = local(&outcome, 302).header("location").unwrap_or_default().to_string();
+    let query = location.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default();
+    h.sim.set_random_failing(true);
+    // ...a new login cannot start: no state, nonce or verifier without entropy.
+    let mut fresh = Jar::default();
+    let outcome = h.navigate(0, "/app", &mut fresh);
+    let reply = local(&outcome, 503);
+    assert!(reply.body_str().contains("entropy_unavailable"), "{}", reply.body_str());
+    assert!(reply.header("location").is_none() && reply.header_values("set-cookie").is_empty());
+    assert!(reply.header("retry-after").is_some());
+    // ...and the started one cannot finish: no session nonce, no session.
+    let code = h.idp.authorize(&query, "bob", json!({}));
+    let state = param(&query, "state");
+    let path = format!("{CALLBACK}?code={code}&state={state}");
+    let outcome = h.run(1, Request::get(&path).header("accept", "text/html").header("cookie", pending.header(&path)));
+    let reply = local(&outcome, 503);
+    assert!(reply.body_str().contains("entropy_unavailable"), "{}", reply.body_str());
+    assert_eq!(h.sessions(), 1, "no session created");
+    // Existing sessions are unaffected.
+    assert!(h.api(1, &token).is_forwarded());
+    h.sim.set_random_failing(false);
+    let outcome = h.navigate(0, "/app", &mut fresh);
+    local(&outcome, 302);
+    h.assert_no_trap();
+}
+
+#[allow(dead_code)]
+const _USED: (&str, &str) = (CLIENT_ID, BACKCHANNEL_EVENT);
