@@ -92,6 +92,8 @@ pub struct HttpData {
     pub response_body_started: bool,
     /// nginx: this request's last calls that ended in `:dispatch_status: timeout`, in a row.
     pub consecutive_timeouts: u32,
+    /// nginx: one of those timed-out calls carried a request body (its buffers poison the request's).
+    pub timed_out_with_body: bool,
 }
 
 /// The callout response visible during `proxy_on_http_call_response`.

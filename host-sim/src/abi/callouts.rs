@@ -83,6 +83,17 @@ fn nginx_dispatch(
              call's request context and allocates the new call on its freed pool (SIGSEGV)",
         ));
     }
+    let poisoned = !in_root
+        && callback == Some(Callback::HttpCallResponse)
+        && c.data().stream().is_some_and(|h| h.consecutive_timeouts >= 1 && h.timed_out_with_body);
+    if poisoned {
+        return Err(host_crash(
+            c,
+            "proxy_http_call",
+            "a dispatch from a request whose last call (with a request body) ended in `:dispatch_status: timeout`: \
+             the worker loops forever on \"send() returned zero\" (measured with ngx_wasm_module prerelease-0.6.0)",
+        ));
+    }
     let allowed = matches!(callback, Some(Callback::RequestHeaders | Callback::RequestBody | Callback::Tick | Callback::HttpCallResponse));
     if !allowed {
         return Err(host_trap(

@@ -121,12 +121,13 @@ fn nginx_local_response(c: &mut Ctx<'_>, code: i32, headers: Vec<(String, Vec<u8
     let ctx = state.current_ctx;
     let in_call_response = state.callback == Some(Callback::HttpCallResponse);
     let Some(http) = state.stream() else { return Ok(status::OK) };
-    if in_call_response && http.consecutive_timeouts >= 2 {
+    let timeouts = http.consecutive_timeouts;
+    if in_call_response && (timeouts >= 2 || (timeouts >= 1 && http.timed_out_with_body)) {
         let why = format!(
-            "a local response from on_http_call_response after {} calls of this request in a row ended in \
-             `:dispatch_status: timeout`: nginx logs \"zero size buf in writer\" and the assertion at \
+            "a local response from on_http_call_response after {timeouts} call(s) of this request in a row ended in \
+             `:dispatch_status: timeout`{}: nginx logs \"zero size buf in writer\" and the assertion at \
              ngx_http_wasm_module.c:1240 aborts the worker (SIGABRT; a release build answers 500 after the headers went out)",
-            http.consecutive_timeouts
+            if http.timed_out_with_body { ", one of them with a request body" } else { "" }
         );
         return Err(host_crash(c, "proxy_send_local_response", why));
     }

@@ -23,6 +23,8 @@ pub(crate) struct CalloutState {
     pub token: u32,
     /// nginx: the request that dispatched it (`None`: the root).
     pub stream: Option<StreamId>,
+    /// The call carried a request body.
+    pub has_body: bool,
     pub manual: bool,
     pub answered: bool,
     pub delivered: bool,
@@ -115,6 +117,7 @@ impl Sim {
         if let Some(sid) = stream {
             self.streams[sid.0].pending_calls += 1;
         }
+        let has_body = !body.is_empty();
         let request = CalloutRequest { id, cluster: cluster.clone(), headers, body, trailers, timeout, vm: vref, token, at_ns: now };
         self.event_log.push(format!("{} callout #{} {vref} -> {cluster} {}", self.time_label(), id.0, request.path()));
         self.callouts.push(request);
@@ -127,6 +130,7 @@ impl Sim {
             generation,
             token,
             stream,
+            has_body,
             manual: matches!(target, Some(Cluster::Manual)),
             answered: false,
             delivered: false,
@@ -211,9 +215,9 @@ impl Sim {
             return;
         }
         state.delivered = true;
-        let (slot, generation, token, stream) = (state.slot, state.generation, state.token, state.stream);
+        let (slot, generation, token, stream, has_body) = (state.slot, state.generation, state.token, state.stream, state.has_body);
         if let Some(sid) = stream {
-            return self.deliver_to_stream(sid, generation, token, delivery);
+            return self.deliver_to_stream(sid, generation, token, has_body, delivery);
         }
         let Some(s) = self.slots.get(slot) else { return };
         if s.generation != generation || s.vm.failed {
@@ -234,7 +238,7 @@ impl Sim {
     }
 
     /// nginx: the answer to a request's own call, on that request's context.
-    fn deliver_to_stream(&mut self, sid: StreamId, generation: u64, token: u32, delivery: Delivery) {
+    fn deliver_to_stream(&mut self, sid: StreamId, generation: u64, token: u32, has_body: bool, delivery: Delivery) {
         let st = &mut self.streams[sid.0];
         if matches!(st.step, Step::Log | Step::Done) {
             return;
@@ -265,6 +269,7 @@ impl Sim {
             state.call_status = status;
             if let Some(http) = state.streams.get_mut(&ctx) {
                 http.consecutive_timeouts = if timed_out { http.consecutive_timeouts + 1 } else { 0 };
+                http.timed_out_with_body = timed_out && (http.timed_out_with_body || has_body);
             }
         }
         let args = [root as i32, token as i32, counts[0], counts[1], counts[2]];

@@ -174,7 +174,13 @@ impl Sim {
                 }
             }
         }
-        let mut headers = HeaderMap::from_pairs(state.request.header_pairs());
+        let mut pairs = state.request.header_pairs();
+        if state.nginx && !pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            // nginx keeps the client's Host line in `headers_in` (`:authority` is read from it).
+            let at = pairs.iter().take_while(|(k, _)| k.starts_with(':')).count();
+            pairs.insert(at, ("host".to_string(), state.request.authority.clone()));
+        }
+        let mut headers = HeaderMap::from_pairs(pairs);
         if state.nginx {
             ngx_headers::init_request(&mut headers);
         }

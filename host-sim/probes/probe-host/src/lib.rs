@@ -115,6 +115,7 @@ impl RootContext for Root {
             status_check: false,
             trace: Vec::new(),
             chain_left: 0,
+            quiet: false,
         }))
     }
 
@@ -199,6 +200,8 @@ struct Probe {
     trace: Vec<String>,
     /// `/callout-chain`: calls still to make.
     chain_left: u32,
+    /// `x-quiet` request header: the response callbacks change nothing.
+    quiet: bool,
 }
 
 /// `a=1&b=2` of the path's query, `%2F` and `%3A` decoded.
@@ -243,7 +246,7 @@ impl Probe {
     }
 
     /// `/hdr?do=rm:N;set:N:V;add:N:V;map:N:V`: request header writes, then `get` of each name and the pairs
-    /// (pseudo-headers left out) go into the trace; the request goes upstream.
+    /// (pseudo-headers, Host and Connection left out) go into the trace; the request goes upstream.
     fn headers(&mut self) -> Action {
         let ops = query(&self.path, "do").unwrap_or_default();
         let mut names = Vec::new();
@@ -269,8 +272,13 @@ impl Probe {
             let value = self.get_http_request_header(&name);
             self.trace(format!("get({name})={}", value.unwrap_or_else(|| "-".into())));
         }
-        let pairs: Vec<String> =
-            self.get_http_request_headers().into_iter().filter(|(k, _)| !k.starts_with(':')).map(|(k, v)| format!("{k}={v}")).collect();
+        // Host and Connection (nginx keeps the client's lines) are left out: they depend on the client.
+        let pairs: Vec<String> = self
+            .get_http_request_headers()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(':') && !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("connection"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         self.trace(format!("pairs=[{}]", pairs.join(",")));
         Action::Continue
     }
@@ -281,7 +289,9 @@ impl Probe {
         if let Some(a) = authority {
             headers.push((":authority", a));
         }
-        self.dispatch_http_call(cluster, headers, Some(b"ping"), vec![], Duration::from_millis(timeout))
+        // `x-no-body`: a call without a body (ngx_wasm_module's timeout bugs depend on it).
+        let body: Option<&[u8]> = if self.get_http_request_header("x-no-body").is_some() { None } else { Some(b"ping") };
+        self.dispatch_http_call(cluster, headers, body, vec![], Duration::from_millis(timeout))
     }
 }
 
@@ -348,6 +358,7 @@ impl HttpContext for Probe {
     fn on_http_request_headers(&mut self, _: usize, eos: bool) -> Action {
         self.path = self.get_http_request_header(":path").unwrap_or_default();
         self.status_check = self.get_http_request_header("x-get-status").is_some();
+        self.quiet = self.get_http_request_header("x-quiet").is_some();
         log::info!("request_headers ctx={} path={} eos={eos}", self.id, self.path);
         self.trace(format!("headers(eos={eos})"));
         let shared = self.shared.clone();
@@ -527,6 +538,9 @@ impl HttpContext for Probe {
     fn on_http_response_headers(&mut self, _: usize, eos: bool) -> Action {
         let status = self.get_http_response_header(":status").unwrap_or_default();
         log::info!("response_headers ctx={} status={status} eos={eos}", self.id);
+        if self.quiet {
+            return Action::Continue;
+        }
         self.set_http_response_header("x-probe-response", Some(&status));
         let trace = self.trace.join(" ");
         self.add_http_response_header("x-probe-trace", &trace);
