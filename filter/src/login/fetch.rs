@@ -74,6 +74,14 @@ impl FetchState {
     }
 }
 
+/// `P d:fetch` as `FetchState` decodes and re-encodes it (`None` when it
+/// reads as absent). Only for the `records` fuzz target, which checks
+/// `decode(encode(x)) == x` on the private record type.
+#[doc(hidden)]
+pub fn reencode_fetch_state(bytes: &[u8]) -> Option<Vec<u8>> {
+    FetchState::decode(bytes)?.encode()
+}
+
 fn read_state(store: &dyn SharedStore, prefix: &str) -> FetchState {
     store
         .get(&fetch_key(prefix))
