@@ -1,9 +1,11 @@
 //! Identity headers for the upstream service: claim values mapped to the
 //! configured header names, and the session headers (when the session was
 //! last validated, when its next revalidation is due). The adapter strips
-//! every configured name from the incoming request first (`header_names`,
-//! `SessionHeaders::names`), so a client cannot spoof them even when a claim
-//! is missing and the header is not set.
+//! every configured name from the incoming request first, in any case and
+//! with `_` (or any other non-alphanumeric byte) for `-` (`spoofed_headers`):
+//! CGI, WSGI and Rack upstreams read `X-Vigil-Sub` and `x_vigil_sub` alike
+//! (`HTTP_X_VIGIL_SUB`), so a client cannot spoof them even when a claim is
+//! missing and the header is not set.
 
 use serde_json::Value;
 
@@ -13,19 +15,76 @@ use crate::revalidation::ValidationTimes;
 /// Longest header value sent; longer claim values are dropped.
 pub const MAX_VALUE_LEN: usize = 4096;
 
+/// The list separator of multi-valued identity headers.
+pub const LIST_SEPARATOR: char = ',';
+
 /// `(header, value)` pairs for the claims present in `claims`.
 ///
 /// Strings are sent as-is, numbers and booleans as their JSON text, arrays
-/// of strings/numbers/booleans joined with `,` (an element containing a comma
-/// is not escaped). Missing, null, object claims and arrays holding anything
-/// else are skipped, as are values with CR, LF, NUL or other control
-/// characters (header injection) or longer than [`MAX_VALUE_LEN`] bytes.
+/// of strings/numbers/booleans joined with `,`. Missing, null, object claims
+/// and arrays holding anything else are skipped, as are values with CR, LF,
+/// NUL or other control characters (header injection) or longer than
+/// [`MAX_VALUE_LEN`] bytes.
+///
+/// A list (an array, or the groups claim even as one string) with an
+/// element containing `,` is not sent at all and a warning is logged: the
+/// upstream would split `x,admin` into the groups `x` and `admin`. The
+/// header is left out rather than escaped (every upstream would have to
+/// learn the escape) or cut to the other elements (a partial list that
+/// looks complete); the request itself goes on.
 pub fn identity_headers(map: &[IdentityHeader], claims: &Value) -> Vec<(String, String)> {
     map.iter()
         .filter_map(|entry| {
-            let value = render(claims.get(&entry.claim)?)?;
+            let claim = claims.get(&entry.claim)?;
+            if is_ambiguous_list(claim, entry.list) {
+                log::warn!(
+                    "vigil: identity header {} not sent: an element of claim {} contains the list separator ','",
+                    entry.header,
+                    entry.claim
+                );
+                return None;
+            }
+            let value = render(claim)?;
             is_safe(&value).then(|| (entry.header.clone(), value))
         })
+        .collect()
+}
+
+/// A list value whose elements cannot be told apart once joined.
+fn is_ambiguous_list(claim: &Value, list: bool) -> bool {
+    let has_separator = |v: &Value| v.as_str().is_some_and(|s| s.contains(LIST_SEPARATOR));
+    match claim {
+        Value::Array(items) => items.iter().any(has_separator),
+        Value::String(_) => list && has_separator(claim),
+        _ => false,
+    }
+}
+
+/// The names among `request_headers` to remove before anything else: every
+/// one that is a configured identity or session header name once both are
+/// folded (ASCII lower case, every byte other than a letter or digit read as
+/// `-`). So `X_Vigil_Sub` and `x.vigil.sub` go too when `x-vigil-sub` is
+/// configured: CGI-style upstreams cannot tell them apart.
+pub fn spoofed_headers<'a>(
+    configured: impl Iterator<Item = &'a str>,
+    request_headers: &[String],
+) -> Vec<String> {
+    let configured: Vec<String> = configured.map(fold).collect();
+    if configured.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for name in request_headers {
+        if !name.starts_with(':') && configured.contains(&fold(name)) && !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+fn fold(name: &str) -> String {
+    name.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { char::from(b.to_ascii_lowercase()) } else { '-' })
         .collect()
 }
 
@@ -87,6 +146,7 @@ mod tests {
             .map(|(header, claim)| IdentityHeader {
                 header: header.to_string(),
                 claim: claim.to_string(),
+                list: *claim == "groups",
             })
             .collect()
     }
@@ -172,6 +232,39 @@ mod tests {
         let only_due = SessionHeaders { revalidate_at: Some("x-due".into()), ..SessionHeaders::default() };
         assert_eq!(pairs(&session_headers(&only_due, &times)), [("x-due", "1700000060")]);
         assert_eq!(session_headers(&SessionHeaders::default(), &times), []);
+    }
+
+    #[test]
+    fn lists_with_the_separator_in_an_element_are_not_sent() {
+        let m = map(&[("x-groups", "groups"), ("x-roles", "roles"), ("x-name", "name"), ("x-sub", "sub")]);
+        let claims = json!({
+            "groups": ["staff", "x,admin"], "roles": ["a", "b,c"],
+            "name": "Doe, John", "sub": "u1"
+        });
+        // The name is one value (not a list): its comma is kept.
+        assert_eq!(pairs(&identity_headers(&m, &claims)), [("x-name", "Doe, John"), ("x-sub", "u1")]);
+        // The groups claim as one string is a list too.
+        let one = json!({ "groups": "x,admin" });
+        assert_eq!(identity_headers(&m, &one), []);
+        let fine = json!({ "groups": "admins" });
+        assert_eq!(pairs(&identity_headers(&m, &fine)), [("x-groups", "admins")]);
+    }
+
+    #[test]
+    fn spoofed_headers_match_any_case_and_underscore_or_dot_variants() {
+        let request: Vec<String> = [
+            ":authority", "x-vigil-sub", "X_Vigil_Sub", "x_vigil_sub", "x.vigil.sub", "X-VIGIL-SUB",
+            "x-vigil-subx", "xvigilsub", "accept", "x_vigil_validated_at",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let configured = ["x-vigil-sub", "x-vigil-validated-at"];
+        assert_eq!(
+            spoofed_headers(configured.iter().copied(), &request),
+            ["x-vigil-sub", "X_Vigil_Sub", "x_vigil_sub", "x.vigil.sub", "X-VIGIL-SUB", "x_vigil_validated_at"]
+        );
+        assert!(spoofed_headers(std::iter::empty(), &request).is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use host_sim::{Cluster, Outcome, Reply, Request, Sim};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
-use vigil_tests::fixture::user;
+use vigil_tests::fixture::{user, Fixture};
 use vigil_tests::idp::CLIENT_ID;
 use vigil_tests::oidc::{ScriptedOidc, AUTHORIZE_URL, END_SESSION_URL, OIDC_ISSUER};
 use vigil_tests::{base_config, merge, vigil_wasm, HS_SECRET, IDP_CLUSTER};
@@ -393,6 +393,47 @@ fn a_failing_random_source_fails_closed_with_503() {
     let outcome = h.navigate(0, "/app", &mut fresh);
     local(&outcome, 302);
     h.assert_no_trap();
+}
+
+// ---- item 9: identity header variants, the list separator ---------------
+
+#[test]
+fn identity_header_variants_are_stripped_and_a_list_with_the_separator_is_not_sent() {
+    let mut f = Fixture::new(json!({ "session_headers": { "validated_at": "x-vigil-validated-at" } }));
+    let login = f.login(json!({ "sub": "alice", "email": "alice@example.com", "groups": ["staff", "x,admin"] }));
+    // What a CGI/WSGI/Rack upstream reads as HTTP_X_VIGIL_SUB etc., in any case.
+    let spoofs = [
+        ("x_vigil_sub", "admin"),
+        ("X_Vigil_Email", "admin@example.com"),
+        ("x.vigil.groups", "admins"),
+        ("X-VIGIL-GROUPS", "admins"),
+        ("x_vigil_validated_at", "9999999999"),
+    ];
+    let mut request = Request::get("/api").header("authorization", format!("Bearer {}", login.token));
+    for (name, value) in spoofs {
+        request = request.header(name, value);
+    }
+    let s = f.sim.send(1, request);
+    let outcome = f.sim.outcome(s);
+    let upstream = outcome.upstream_request().unwrap_or_else(|| panic!("not forwarded: {outcome:?}")).clone();
+    for (name, _) in spoofs {
+        let lower = name.to_ascii_lowercase();
+        if lower.contains('_') || lower.contains('.') {
+            assert!(upstream.header_values(&lower).is_empty(), "{name} reached the upstream: {upstream:?}");
+        }
+    }
+    assert_eq!(upstream.header_values("x-vigil-sub"), ["alice"]);
+    assert_eq!(upstream.header_values("x-vigil-email"), ["alice@example.com"]);
+    // ["staff", "x,admin"] would read as three groups: the header is left out
+    // (and the client's copy is gone), the request goes on, a warning says why.
+    assert!(upstream.header_values("x-vigil-groups").is_empty(), "{upstream:?}");
+    let warned = f.sim.logs_containing("identity header x-vigil-groups not sent");
+    assert_eq!(warned.len(), 1, "{}", f.sim.logs_text());
+    assert!(!f.sim.logs_text().contains("x,admin"), "the value is not logged");
+    // A rejected request: the variants are removed before anything else too.
+    let s = f.sim.send(0, Request::get("/api").header("x_vigil_sub", "admin"));
+    assert_eq!(f.sim.outcome(s).status(), Some(401));
+    assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
 }
 
 #[allow(dead_code)]

@@ -48,6 +48,15 @@ pub fn request_header(name: &str) -> Option<Vec<u8>> {
     hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name).ok().flatten()
 }
 
+/// The names of the request's headers (pseudo-headers included).
+pub fn request_header_names() -> Vec<String> {
+    hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// Remove every copy of a request header. ngx_wasm_module only hides a
 /// removed header from the filter and nginx still sends it upstream, so there
 /// a present header is blanked instead (replaced in place by an empty value):

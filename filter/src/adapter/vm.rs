@@ -159,12 +159,15 @@ impl Vm {
 
     fn request(&mut self, context_id: u32, end_of_stream: bool) -> RequestAction {
         let now = host::now_ns();
-        // Spoofed identity and session headers go first, whatever happens next.
-        for header in &self.cfg.identity_headers {
-            let _ = host::remove_request_header(&header.header);
-        }
-        for name in self.cfg.session_headers.names() {
-            let _ = host::remove_request_header(name);
+        // Spoofed identity and session headers go first, whatever happens next
+        // (any case, `_` for `-`: see `identity::spoofed_headers`).
+        let identity = self.cfg.identity_headers.iter().map(|h| h.header.as_str());
+        let configured: Vec<&str> = identity.chain(self.cfg.session_headers.names()).collect();
+        if !configured.is_empty() {
+            let names = host::request_header_names();
+            for name in crate::identity::spoofed_headers(configured.into_iter(), &names) {
+                let _ = host::remove_request_header(&name);
+            }
         }
         // With login, the request is read once: routing and the reply to a
         // request without a session (redirect or 401) need it.

@@ -149,6 +149,9 @@ pub struct IdentityHeader {
     pub header: String,
     /// Claim name in the userinfo (or downstream token) claims.
     pub claim: String,
+    /// The claim is a list even when it is one string (`rules.groups_claim`):
+    /// a value containing the list separator is refused.
+    pub list: bool,
 }
 
 /// Headers telling the upstream when the session was last validated and when

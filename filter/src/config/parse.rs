@@ -189,7 +189,7 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
     )?;
     let rules = rules(raw.rules.unwrap_or_default())?;
     let identity_headers =
-        identity_headers(raw.identity_headers.unwrap_or_default(), &downstream.header)?;
+        identity_headers(raw.identity_headers.unwrap_or_default(), &downstream.header, &rules.groups_claim)?;
     let session_headers = session_headers(
         raw.session_headers.unwrap_or_default(),
         &identity_headers,
@@ -656,6 +656,7 @@ const RESERVED_HEADERS: [&str; 14] = [
 fn identity_headers(
     raw: std::collections::BTreeMap<String, String>,
     token_header: &str,
+    groups_claim: &str,
 ) -> Result<Vec<IdentityHeader>> {
     let mut out = Vec::with_capacity(raw.len());
     for (header, claim) in raw {
@@ -668,7 +669,8 @@ fn identity_headers(
             ));
         }
         plain(&key, &claim)?;
-        out.push(IdentityHeader { header, claim });
+        let list = claim == groups_claim;
+        out.push(IdentityHeader { header, claim, list });
     }
     Ok(out)
 }
