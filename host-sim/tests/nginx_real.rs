@@ -95,6 +95,11 @@ impl Drop for Nginx {
 
 impl Nginx {
     fn start(bin: &Path, upstream: &str) -> Nginx {
+        Nginx::start_with(bin, upstream, "no_queue")
+    }
+
+    /// `config`: the probe's configuration in the plain location.
+    fn start_with(bin: &Path, upstream: &str, config: &str) -> Nginx {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("host-sim-nginx-real-{}-{n}", std::process::id()));
@@ -112,7 +117,7 @@ impl Nginx {
             "worker_processes 1;\nevents {{ worker_connections 256; }}\n\
              wasm {{ module probe {wasm}; shm_kv * 1m; shm_kv ns 1m; }}\n\
              http {{\n  access_log off;\n\
-               server {{ listen 127.0.0.1:{plain}; location / {{ proxy_wasm probe 'no_queue'; proxy_pass http://{upstream}; }} }}\n\
+               server {{ listen 127.0.0.1:{plain}; location / {{ proxy_wasm probe '{config}'; proxy_pass http://{upstream}; }} }}\n\
                server {{ listen 127.0.0.1:{example}; location / {{ proxy_wasm probe 'no_queue';\n\
                  proxy_set_header Authorization $http_authorization; proxy_set_header Cookie $http_cookie;\n\
                  proxy_set_header x-vigil-user $http_x_vigil_user; proxy_set_header x-vigil-email $http_x_vigil_email;\n\
@@ -160,10 +165,11 @@ impl Nginx {
         self.stderr.try_iter().collect()
     }
 
-    /// Lines nginx logs until one contains a needle (or `wait` passes without a line).
+    /// Lines nginx logs until one contains a needle (or `wait` has passed).
     fn log_until(&self, needles: &[&str], wait: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + wait;
         let mut lines = Vec::new();
-        while let Ok(line) = self.stderr.recv_timeout(wait) {
+        while let Ok(line) = self.stderr.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
             let found = needles.iter().any(|n| line.contains(n));
             lines.push(line);
             if found {
@@ -474,6 +480,48 @@ fn timed_out_calls_break_the_request_as_in_real_nginx() {
             crashes.iter().any(|c| c.hostcall == "proxy_http_call"),
         );
         diff.check(&format!("{calls} timed-out call(s){}, then {then}", if body { " with a body" } else { "" }), real, sim_end);
+    }
+    assert!(diff.mismatches.is_empty(), "host-sim's nginx profile differs from real nginx:\n  {}", diff.mismatches.join("\n  "));
+}
+
+#[test]
+fn a_root_acting_on_a_request_crashes_the_worker_as_in_real_nginx() {
+    let Some(bin) = nginx_bin() else {
+        eprintln!("SKIPPED: no real nginx + ngx_wasm_module at .tools/nginx-wasm/sbin/nginx (run `make nginx`, or set NGINX_BIN)");
+        return;
+    };
+    let upstream = server(echo);
+    let answering = server(|_| Some("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi".to_string()));
+    let mut diff = Diff { mismatches: Vec::new() };
+    let cases = [
+        // The root acts on the request a tick found paused (set_effective_context is a no-op in nginx).
+        (format!("no_queue;tick=100;tick_action=resume"), "/pause-for-root"),
+        (format!("no_queue;tick=100;tick_action=local"), "/pause-for-root"),
+        (format!("no_queue;tick=100;tick_action=read-header"), "/pause-for-root"),
+        // The root dispatches from a tick (fine), then again from that call's response (not fine).
+        (format!("no_queue;tick=100;root_dispatch={answering}"), "/local/200"),
+        (format!("no_queue;tick=100;root_dispatch={answering};root_then=chain"), "/local/200"),
+    ];
+    for (config, path) in cases {
+        let nginx = Nginx::start_with(&bin, &upstream, &config);
+        let got = send_within(nginx.plain, "GET", path, &[], "", Duration::from_secs(1));
+        let log = nginx.log_until(&["exited on signal"], Duration::from_millis(1500));
+        let signal = log.iter().find_map(|l| l.split("exited on signal ").nth(1)).map(str::to_string);
+        let real = match signal {
+            Some(signal) => format!("the worker dies (signal {signal})"),
+            None => format!("answered {:?}", (got.status != 0).then_some(got.status)),
+        };
+        drop(nginx);
+        let mut sim = sim_builder(&[(answering.as_str(), answering.as_str())]).plugin_config(config.clone()).build().unwrap();
+        let s = sim.send(0, Request::get(path));
+        sim.advance(Duration::from_millis(300));
+        let crashes = sim.take_host_crashes();
+        let sim_end = match crashes.first() {
+            Some(_) => "the worker dies".to_string(),
+            None => format!("answered {:?}", sim.outcome(s).status()),
+        };
+        let real = real.split(" (signal").next().unwrap_or_default().to_string();
+        diff.check(&format!("{config} {path}"), real, sim_end);
     }
     assert!(diff.mismatches.is_empty(), "host-sim's nginx profile differs from real nginx:\n  {}", diff.mismatches.join("\n  "));
 }
