@@ -495,9 +495,9 @@ fn a_root_acting_on_a_request_crashes_the_worker_as_in_real_nginx() {
     let mut diff = Diff { mismatches: Vec::new() };
     let cases = [
         // The root acts on the request a tick found paused (set_effective_context is a no-op in nginx).
-        (format!("no_queue;tick=100;tick_action=resume"), "/pause-for-root"),
-        (format!("no_queue;tick=100;tick_action=local"), "/pause-for-root"),
-        (format!("no_queue;tick=100;tick_action=read-header"), "/pause-for-root"),
+        ("no_queue;tick=100;tick_action=resume".to_string(), "/pause-for-root"),
+        ("no_queue;tick=100;tick_action=local".to_string(), "/pause-for-root"),
+        ("no_queue;tick=100;tick_action=read-header".to_string(), "/pause-for-root"),
         // The root dispatches from a tick (fine), then again from that call's response (not fine).
         (format!("no_queue;tick=100;root_dispatch={answering}"), "/local/200"),
         (format!("no_queue;tick=100;root_dispatch={answering};root_then=chain"), "/local/200"),
