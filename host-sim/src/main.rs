@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "host-sim", about = "A proxy-wasm host on wasmtime with Envoy's semantics")]
+#[command(name = "host-sim", about = "A proxy-wasm host on wasmtime with Envoy's semantics (or nginx's: --profile nginx)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,6 +54,16 @@ struct Module {
     profile: ProfileArg,
     #[arg(long, value_enum, default_value = "fail-closed")]
     failure_policy: PolicyArg,
+    /// nginx: HOST:PORT=DELAY, a callout target that answers 504 after DELAY (10ms, 1s), as vigil's nginx wait
+    /// location does (repeatable).
+    #[arg(long = "wait-location", value_parser = parse_wait)]
+    wait_locations: Vec<(String, std::time::Duration)>,
+    /// nginx: NAME=VALUE, a `proxy_set_header` line of the location (VALUE: a literal or $http_<name>; repeatable).
+    #[arg(long = "proxy-set-header", value_parser = parse_pair)]
+    proxy_set_headers: Vec<(String, String)>,
+    /// nginx: a `shm_queue` zone (repeatable).
+    #[arg(long = "shm-queue")]
+    shm_queues: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -73,6 +83,18 @@ enum Command {
         #[command(flatten)]
         module: Module,
     },
+}
+
+fn parse_wait(s: &str) -> Result<(String, std::time::Duration), String> {
+    let (address, delay) = s.split_once('=').ok_or_else(|| format!("expected HOST:PORT=DELAY, got {s:?}"))?;
+    let (digits, unit) = delay.split_at(delay.find(|c: char| !c.is_ascii_digit()).unwrap_or(delay.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("bad delay {delay:?} (10ms, 1s)"))?;
+    let delay = match unit {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" => std::time::Duration::from_secs(n),
+        _ => return Err(format!("bad delay {delay:?} (10ms, 1s)")),
+    };
+    Ok((address.to_string(), delay))
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -99,6 +121,9 @@ fn config(module: &Module, listen: SocketAddr, upstream: String) -> ServeConfig 
             PolicyArg::FailOpen => FailurePolicy::FailOpen,
             PolicyArg::FailReload => FailurePolicy::FailReload,
         },
+        wait_locations: module.wait_locations.clone(),
+        proxy_set_headers: module.proxy_set_headers.clone(),
+        shm_queues: module.shm_queues.clone(),
     }
 }
 
@@ -111,6 +136,9 @@ fn check(cfg: &ServeConfig) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let mut builder = Sim::builder(&cfg.wasm).plugin_config(plugin_config).workers(cfg.workers).profile(cfg.profile).echo_logs(true);
+    for name in &cfg.shm_queues {
+        builder = builder.shm_queue(name.clone());
+    }
     for (k, v) in &cfg.env {
         builder = builder.env(k.clone(), v.clone());
     }

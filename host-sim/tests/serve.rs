@@ -117,3 +117,25 @@ fn startup_errors_are_clear_and_exit_non_zero() {
     assert!(rejected.contains("rejecting configuration: reject requested"), "{rejected}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn get_with(address: &str, path: &str, header: &str) -> String {
+    let mut socket = TcpStream::connect(address).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(socket, "GET {path} HTTP/1.1\r\nhost: demo.local\r\n{header}\r\nconnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn the_nginx_profile_serves_wait_locations_and_calls_host_port_targets_for_real() {
+    let upstream = upstream();
+    let proxy = serve(&upstream, &["--profile", "nginx", "--shm-queue", "q", "--wait-location", "127.0.0.1:1=20ms"]);
+    // vigil's nginx wait location: a 504 after the delay, a success as far as the call goes.
+    let wait = get_with(&proxy.address, "/callout-status/127.0.0.1:1", "x-no-body: 1");
+    assert!(wait.starts_with("HTTP/1.1 200"), "{wait}");
+    assert!(wait.contains("n=2 [:status=504,:dispatch_status=ok,content-type=text/html"), "{wait}");
+    // Any other host:port is called over real HTTP.
+    let real = get_with(&proxy.address, &format!("/callout-status/{upstream}"), "x-no-body: 1");
+    assert!(real.contains(":status=200,:dispatch_status=ok"), "{real}");
+}

@@ -57,6 +57,21 @@ pub fn spawn(cfg: &ServeConfig, plugin_config: Vec<u8>, vm_config: Vec<u8>) -> R
     for (name, address) in &cfg.clusters {
         builder = builder.cluster(name.clone(), Cluster::real(address.clone()));
     }
+    // nginx: any other `host:port` target is called for real; wait locations answer 504 after their delay.
+    builder = builder.real_targets(true).panic_on_host_crash(false);
+    for (address, delay) in &cfg.wait_locations {
+        let delay = *delay;
+        let reply = move |_: &crate::cluster::CalloutRequest| {
+            crate::cluster::CalloutReply::ok(504).header("content-type", "text/html").body("<html>504 Gateway Time-out</html>\n").after(delay)
+        };
+        builder = builder.cluster(address.clone(), Cluster::scripted(reply));
+    }
+    for (name, value) in &cfg.proxy_set_headers {
+        builder = builder.proxy_set_header(name.clone(), value.clone());
+    }
+    for name in &cfg.shm_queues {
+        builder = builder.shm_queue(name.clone());
+    }
     let (tx, rx) = mpsc::channel::<Command>();
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let upstream = cfg.upstream.clone();

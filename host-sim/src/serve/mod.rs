@@ -24,6 +24,12 @@ pub struct ServeConfig {
     pub vm_config: Option<PathBuf>,
     pub vm_id: String,
     pub failure_policy: FailurePolicy,
+    /// nginx: `host:port` targets answered 504 after the delay, as vigil's nginx wait location does.
+    pub wait_locations: Vec<(String, std::time::Duration)>,
+    /// nginx: the location's `proxy_set_header NAME VALUE;` lines.
+    pub proxy_set_headers: Vec<(String, String)>,
+    /// nginx: `shm_queue` zones.
+    pub shm_queues: Vec<String>,
 }
 
 fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>> {
