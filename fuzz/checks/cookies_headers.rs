@@ -204,6 +204,7 @@ fn identity(input: &mut Input) {
             } else {
                 input.text()
             },
+            list: false,
         })
         .collect();
     let claims = if input.bool() {

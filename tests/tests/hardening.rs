@@ -36,9 +36,13 @@ fn login_config(patch: Value) -> Value {
     merge(merge(base_config(), login), patch)
 }
 
-/// A `Set-Cookie` value a browser would store: RFC 6265bis §4.1.3 prefixes
-/// (`__Secure-` needs `Secure`; `__Host-` needs `Secure`, no `Domain`, `Path=/`).
+/// A `Set-Cookie` value a browser would store: at most 4096 bytes (RFC 6265
+/// §6.1, Chrome's limit), RFC 6265bis §4.1.3 prefixes (`__Secure-` needs
+/// `Secure`; `__Host-` needs `Secure`, no `Domain`, `Path=/`).
 fn browser_accepts(set_cookie: &str) -> bool {
+    if set_cookie.len() > 4096 {
+        return false;
+    }
     let mut parts = set_cookie.split(';').map(str::trim);
     let name = parts.next().and_then(|p| p.split_once('=')).map(|(n, _)| n.to_ascii_lowercase()).unwrap_or_default();
     let attrs: Vec<(String, String)> = parts
@@ -434,6 +438,35 @@ fn identity_header_variants_are_stripped_and_a_list_with_the_separator_is_not_se
     let s = f.sim.send(0, Request::get("/api").header("x_vigil_sub", "admin"));
     assert_eq!(f.sim.outcome(s).status(), Some(401));
     assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
+}
+
+// ---- item 11: the minted cookie must fit ----------------------------------
+
+#[test]
+fn a_login_whose_cookie_would_exceed_4_kib_fails_clearly_and_leaves_no_session() {
+    let mut h = H::new(2, json!({ "login": { "token_claims": ["email", "bio"] } }));
+    let mut big = user("alice");
+    big["bio"] = json!("b".repeat(4000));
+    h.idp.add_user(big);
+    // Each attempt: a clear 500 page, no session cookie, and no session on file.
+    for attempt in 0..5 {
+        let mut jar = Jar::default();
+        let outcome = h.login_with(attempt % 2, "alice", &mut jar, json!({}));
+        let reply = local(&outcome, 500);
+        assert!(reply.body_str().contains("session_cookie_too_large"), "{}", reply.body_str());
+        assert!(reply.header_values("set-cookie").iter().all(|c| !c.starts_with(&format!("{COOKIE}="))));
+        assert_eq!(jar.get(COOKIE), None);
+        assert_eq!(h.sessions(), 0, "attempt {attempt}: the slot was released");
+    }
+    // The slots were freed, not leaked: dead records only.
+    let records = h.sim.shared_data().entries_with_prefix("vigil:s:");
+    assert!(records.len() <= 5, "{} records", records.len());
+    assert!(h.sim.logs_containing("session_cookie_too_large").len() >= 5, "{}", h.sim.logs_text());
+    // A user whose claims fit logs in as usual.
+    let mut jar = Jar::default();
+    let token = h.login(0, "bob", &mut jar);
+    assert!(h.api(1, &token).is_forwarded());
+    h.assert_no_trap();
 }
 
 #[allow(dead_code)]

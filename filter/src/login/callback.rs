@@ -23,7 +23,10 @@ use crate::reply::LocalReply;
 use crate::revalidation::{
     classify_token_answer, classify_userinfo_answer, Class, FatalReason, IdpAnswer, TokenGrant,
 };
-use crate::session::{create_login_session, mint_time_ns, NewSession, SessionError};
+use crate::session::{
+    create_login_session, mint_time_ns, session_key, update_session, Change, CreatedSession, NewSession,
+    SessionError,
+};
 use crate::store::SharedStore;
 use crate::token::{MintClaims, Signer};
 
@@ -355,31 +358,42 @@ impl Callback {
             SessionError::NoEntropy => LoginError::NoEntropy,
             _ => LoginError::StoreFailed,
         })?;
-        let token = ctx
-            .signer
-            .mint(&MintClaims {
-                iss: cfg.downstream.issuer.clone(),
-                aud: cfg.downstream.audience.clone(),
-                sub: sub.clone(),
-                sid: created.sid.clone(),
-                iat_ns: mint_time_ns(store, cfg, &sub, now_ns),
-                exp_s: expires_ns / NANOS_PER_SEC,
-                extra,
-            })
-            .map_err(|_| LoginError::StoreFailed)?;
+        let token = ctx.signer.mint(&MintClaims {
+            iss: cfg.downstream.issuer.clone(),
+            aud: cfg.downstream.audience.clone(),
+            sub: sub.clone(),
+            sid: created.sid.clone(),
+            iat_ns: mint_time_ns(store, cfg, &sub, now_ns),
+            exp_s: expires_ns / NANOS_PER_SEC,
+            extra,
+        });
+        let cookie = token.map(|token| {
+            session_cookie(
+                ctx.login,
+                &cfg.downstream.cookie_name,
+                &token,
+                ctx.login.session_lifetime.as_secs(),
+            )
+        });
+        // Browsers drop a cookie over 4096 bytes: the user would come back
+        // without it, log in again and again, and each lap would take a
+        // session slot. The session just written is ended (its slot is free
+        // for the next login) and the login fails with a page saying why.
+        let cookie = match cookie {
+            Ok(cookie) if cookie.len() <= MAX_SET_COOKIE_LEN => cookie,
+            refused => {
+                release_session(store, cfg, &created, now_ns);
+                return Err(match refused {
+                    Ok(_) => LoginError::SessionCookieTooLarge,
+                    Err(_) => LoginError::StoreFailed,
+                });
+            }
+        };
         let reply = LocalReply {
             status: 302,
             headers: vec![
                 ("location", self.state.return_to.clone()),
-                (
-                    "set-cookie",
-                    session_cookie(
-                        ctx.login,
-                        &cfg.downstream.cookie_name,
-                        &token,
-                        ctx.login.session_lifetime.as_secs(),
-                    ),
-                ),
+                ("set-cookie", cookie),
                 ("set-cookie", clear_state(ctx)),
                 ("cache-control", "no-store".to_string()),
             ],
@@ -394,6 +408,25 @@ impl Callback {
             }),
         }))
     }
+}
+
+/// Longest `Set-Cookie` value (name, value and attributes) a login sends:
+/// RFC 6265 §6.1's minimum that browsers store, and Chrome's limit.
+pub const MAX_SET_COOKIE_LEN: usize = 4096;
+
+/// Ends a session this callback wrote but cannot hand out (dead record: the
+/// slot is reused by the next login). Best effort: a record that is no
+/// longer ours is left alone.
+fn release_session(store: &dyn SharedStore, cfg: &Config, created: &CreatedSession, now_ns: u64) {
+    let key = session_key(&cfg.shared_data_prefix, created.slot);
+    let _ = update_session(store, &key, |current| match current {
+        Some(mut s) if s.nonce == created.nonce => {
+            s.kill("session_cookie_too_large", now_ns);
+            s.seq = s.seq.saturating_add(1);
+            Change::Write(s, ())
+        }
+        _ => Change::Keep(()),
+    });
 }
 
 #[cfg(test)]

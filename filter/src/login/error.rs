@@ -39,6 +39,9 @@ pub enum LoginError {
     CrossSiteLogout,
     /// The session cookie appears twice (one was planted).
     DuplicateCookie,
+    /// The session cookie would exceed `MAX_SET_COOKIE_LEN` (too many or
+    /// too large `login.token_claims`): browsers would drop it.
+    SessionCookieTooLarge,
     /// The host's random source failed: no state, nonce, verifier or
     /// session nonce can be made, and nothing guessable replaces them.
     NoEntropy,
@@ -55,6 +58,7 @@ impl LoginError {
             | LoginError::Forbidden(_) => 403,
             LoginError::MethodNotAllowed => 405,
             LoginError::CrossSiteLogout => 403,
+            LoginError::SessionCookieTooLarge => 500,
             _ => 400,
         }
     }
@@ -78,6 +82,7 @@ impl LoginError {
             LoginError::BadLogoutToken(_) => "invalid_logout_token",
             LoginError::NoEntropy => "entropy_unavailable",
             LoginError::CrossSiteLogout => "cross_site_request",
+            LoginError::SessionCookieTooLarge => "session_cookie_too_large",
             LoginError::DuplicateCookie => "invalid_request",
         }
     }
@@ -110,6 +115,9 @@ impl LoginError {
             LoginError::MethodNotAllowed => "method not allowed",
             LoginError::NoEntropy => "the proxy could not generate random values; retry shortly",
             LoginError::CrossSiteLogout => "a logout must come from this site's own page",
+            LoginError::SessionCookieTooLarge => {
+                "the session cookie would exceed 4096 bytes, which browsers drop; the proxy's login.token_claims must be reduced"
+            }
             LoginError::DuplicateCookie => {
                 "the request carries two session cookies (one may be planted by another site); clear this site's cookies"
             }
