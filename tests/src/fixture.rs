@@ -3,8 +3,8 @@
 //! to send requests the way a browser or an API client would.
 
 use crate::idp::ScriptedIdp;
-use crate::{base_config, merge, vigil_wasm, AUDIENCE, HS_SECRET, IDP_CLUSTER, ISSUER};
-use host_sim::{Cluster, Outcome, Profile, Request, Sim, StreamId};
+use crate::{base_config, merge, nginx, vigil_wasm, AUDIENCE, HS_SECRET, ISSUER};
+use host_sim::{CalloutRequest, Cluster, Outcome, Profile, Request, Sim, StreamId};
 use serde_json::{json, Value};
 use std::time::Duration;
 use vigil::config::Config;
@@ -43,7 +43,18 @@ pub struct Fixture {
     pub idp: ScriptedIdp,
     pub cfg: Config,
     pub config_json: Value,
+    pub profile: Profile,
     seq: u64,
+}
+
+/// An nginx worker crash is a test failure (host-sim would also panic when the `Sim` is dropped).
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let crashes = self.sim.host_crashes();
+            assert!(crashes.is_empty(), "vigil crashed an nginx worker: {crashes:#?}\n{}", self.sim.logs_text());
+        }
+    }
 }
 
 /// host-sim's shared data seen through the filter's own store trait, so
@@ -65,23 +76,26 @@ impl Fixture {
         Fixture::with(Options { config_patch: patch, ..Options::default() })
     }
 
+    /// 4 workers of `profile`, seed 1.
+    pub fn on(profile: Profile, patch: Value) -> Fixture {
+        Fixture::with(Options { profile, config_patch: patch, ..Options::default() })
+    }
+
     pub fn with(opts: Options) -> Fixture {
-        let mut config_json = merge(base_config(), opts.config_patch.clone());
-        if opts.profile == Profile::Nginx && config_json.get("wake_queues").is_none() {
-            // As the nginx example: only `shm_queue` zones can be registered there.
-            config_json = merge(config_json, json!({ "wake_queues": false }));
-        }
+        let config_json = nginx::config_for(opts.profile, merge(base_config(), opts.config_patch.clone()));
         let idp = ScriptedIdp::new();
-        let sim = Sim::builder(vigil_wasm())
-            .plugin_config(config_json.to_string())
+        let sim = nginx::builder(Sim::builder(vigil_wasm()), opts.profile, &config_json, Cluster::scripted(idp.handler()))
             .workers(opts.workers)
-            .profile(opts.profile)
             .seed(opts.seed)
-            .cluster(IDP_CLUSTER, Cluster::scripted(idp.handler()))
             .build()
             .unwrap_or_else(|e| panic!("vigil did not start: {e:?}"));
         let cfg = parse_config(&config_json);
-        Fixture { sim, idp, cfg, config_json, seq: 0 }
+        Fixture { sim, idp, cfg, config_json, profile: opts.profile, seq: 0 }
+    }
+
+    /// Callouts to the IdP (on nginx, paused requests' wait calls left out).
+    pub fn idp_callouts(&self) -> Vec<CalloutRequest> {
+        nginx::idp_callouts(&self.sim)
     }
 
     pub fn now_ns(&self) -> u64 {

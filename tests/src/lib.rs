@@ -3,6 +3,7 @@
 
 pub mod fixture;
 pub mod idp;
+pub mod nginx;
 pub mod oidc;
 
 use serde_json::{json, Value};
