@@ -4,10 +4,12 @@ pub mod duration;
 pub mod endpoint;
 mod keypath;
 pub mod model;
+pub mod model_mcp;
 pub mod parse;
 mod parse_login;
 pub mod raw;
 
 pub use duration::parse_duration;
 pub use model::*;
+pub use model_mcp::*;
 pub use parse::{parse, ConfigError};

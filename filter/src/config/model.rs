@@ -213,6 +213,9 @@ pub struct Config {
     /// Login, callback and logout served by vigil; `None` = tokens come from
     /// elsewhere and only revalidation runs.
     pub login: Option<LoginConfig>,
+    /// vigil as the OAuth 2.1 authorization server of MCP clients
+    /// (`crate::mcp`); `None` = off. Requires `login`.
+    pub mcp: Option<super::model_mcp::McpConfig>,
 }
 
 /// The proxy vigil runs in. Only the adapter looks at it: the pure logic is

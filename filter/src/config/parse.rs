@@ -214,6 +214,7 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
         wake_queues,
         host,
         login,
+        mcp: None,
     })
 }
 

@@ -57,6 +57,7 @@ pub(crate) fn test_config() -> Config {
         wake_queues: true,
         host: crate::config::HostKind::Envoy,
         login: None,
+        mcp: None,
     }
 }
 
