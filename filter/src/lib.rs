@@ -18,3 +18,4 @@ pub mod glob;
 pub mod rules;
 pub mod identity;
 pub mod login;
+pub mod mcp;
