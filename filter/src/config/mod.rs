@@ -7,6 +7,7 @@ pub mod model;
 pub mod model_mcp;
 pub mod parse;
 mod parse_login;
+mod parse_mcp;
 pub mod raw;
 
 pub use duration::parse_duration;

@@ -195,7 +195,7 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
         &identity_headers,
         &downstream.header,
     )?;
-    Ok(Config {
+    let config = Config {
         revalidate_interval,
         revalidate_timeout,
         on_failure,
@@ -215,7 +215,8 @@ fn validate(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Conf
         host,
         login,
         mcp: None,
-    })
+    };
+    super::parse_mcp::with_mcp(config, raw.mcp, env)
 }
 
 pub(super) fn required<T>(key: &str, value: Option<T>) -> Result<T> {

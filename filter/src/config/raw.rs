@@ -66,6 +66,9 @@ pub struct RawConfig {
     pub session_headers: Option<RawSessionHeaders>,
     /// Login, callback and logout served by vigil (default: none).
     pub login: Option<RawLogin>,
+    /// vigil as the OAuth 2.1 authorization server of MCP clients (default:
+    /// none; needs `login`).
+    pub mcp: Option<RawMcp>,
 }
 
 /// `nginx` section: how requests waiting for the IdP are woken in nginx.
@@ -283,6 +286,113 @@ pub struct RawSessionHeaders {
     /// Header carrying when the next revalidation is due (Unix seconds; not
     /// sent when revalidation is disabled).
     pub revalidate_at: Option<String>,
+}
+
+/// `mcp` section: vigil as the OAuth 2.1 authorization server that MCP
+/// clients use to obtain tokens for the protected resources behind it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawMcp {
+    /// The protected resources (MCP servers) behind vigil (required, 1 to 16).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub resources: Option<Vec<RawMcpResource>>,
+    /// Issuer of the authorization server, an https URL (default: `downstream.issuer`).
+    pub issuer: Option<String>,
+    /// Scopes clients may request (default []).
+    pub scopes: Option<Vec<String>>,
+    /// Lifetime of an access token (duration, default "5m", 10s..=1h).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub access_token_lifetime: Option<String>,
+    /// Longest life of a refresh token family (duration, default "8h"; never past the vigil session).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub refresh_token_lifetime: Option<String>,
+    /// Lifetime of an authorization code (duration, default "60s", 10s..=10m).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub code_lifetime: Option<String>,
+    /// Path of the authorization endpoint (default "/oauth2/authorize").
+    pub authorization_path: Option<String>,
+    /// Path of the token endpoint (default "/oauth2/token").
+    pub token_path: Option<String>,
+    /// Path of the registration endpoint (default "/oauth2/register").
+    pub registration_path: Option<String>,
+    /// Path of the revocation endpoint (default "/oauth2/revoke").
+    pub revocation_path: Option<String>,
+    /// Pre-registered clients (default []).
+    pub clients: Option<Vec<RawMcpClient>>,
+    /// Accept RFC 7591 dynamic client registration (default true).
+    pub dynamic_registration: Option<bool>,
+    /// Accept Client ID Metadata Documents (default: none, off).
+    pub client_id_metadata_documents: Option<RawMcpCimd>,
+    /// Key of client ids, codes and refresh tokens, at least 32 bytes (default: derived from the login signing key).
+    pub secret: Option<String>,
+    /// VM environment variable holding `secret`.
+    pub secret_env: Option<String>,
+    /// Refresh token family slots in shared data (default 4096, 1..=1000000).
+    pub refresh_families: Option<u64>,
+}
+
+/// One entry of `mcp.resources`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawMcpResource {
+    /// Canonical URI of the MCP server, the `aud` of its tokens (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub resource: Option<String>,
+    /// Request paths it covers, each with everything below it (default: the resource URL's path).
+    pub paths: Option<Vec<String>>,
+    /// Scopes a token needs to use it (default []).
+    pub scopes: Option<Vec<String>>,
+    /// Human-readable name in its metadata (default: none).
+    pub name: Option<String>,
+}
+
+/// One entry of `mcp.clients`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawMcpClient {
+    /// The client id (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub client_id: Option<String>,
+    /// Name shown on the consent page.
+    pub client_name: Option<String>,
+    /// Exact redirect URIs (required; loopback ones match any port).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub redirect_uris: Option<Vec<String>>,
+    /// "none", "client_secret_basic" or "client_secret_post" (default "none").
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client secret inline (secret methods: one of the two).
+    pub secret: Option<String>,
+    /// VM environment variable holding the client secret.
+    pub secret_env: Option<String>,
+    /// Grant types: "authorization_code" and optionally "refresh_token" (default both).
+    pub grant_types: Option<Vec<String>>,
+    /// Ask the user before issuing a code (default true).
+    pub consent: Option<bool>,
+}
+
+/// `mcp.client_id_metadata_documents`: https client ids are fetched and validated.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawMcpCimd {
+    /// Callout target for the documents: an Envoy cluster that reaches them, or host:port on nginx (required).
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub upstream: Option<String>,
+    /// Accepted hosts: "example.com" or ".example.com" for subdomains (default []: any public host).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Timeout of one fetch (duration, default "5s", 1s..=30s).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub timeout: Option<String>,
+    /// Longest use of a fetched document (duration, default "5m", 1m..=24h).
+    #[cfg_attr(feature = "schema", schemars(pattern(DURATION_PATTERN)))]
+    pub cache_ttl: Option<String>,
+    /// Largest accepted document in bytes (default 5120, 256..=65536).
+    pub max_document_size: Option<u64>,
+    /// Cached documents in shared data (default 256, 1..=65536).
+    pub cache_entries: Option<u64>,
 }
 
 /// The JSON Schema (draft 2020-12) of [`RawConfig`], pretty-printed.
