@@ -134,6 +134,22 @@ fn is_safe(value: &str) -> bool {
     value.len() <= MAX_VALUE_LEN && !value.chars().any(|c| c.is_control() && c != '\t')
 }
 
+/// The first of `configured` (header names vigil sets) that the request
+/// carries more than once, counting `_`/`-` and case variants as the same name.
+pub fn repeated_header<'a>(configured: &[&'a str], present: &[String]) -> Option<&'a str> {
+    let same = |a: &str, b: &str| {
+        a.len() == b.len()
+            && a.bytes().zip(b.bytes()).all(|(x, y)| {
+                let norm = |c: u8| if c == b'_' { b'-' } else { c.to_ascii_lowercase() };
+                norm(x) == norm(y)
+            })
+    };
+    configured
+        .iter()
+        .copied()
+        .find(|name| present.iter().filter(|p| same(name, p)).count() > 1)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -272,5 +288,15 @@ mod tests {
         let m = map(&[("x-user", "sub"), ("x-email", "email")]);
         assert_eq!(header_names(&m), ["x-user", "x-email"]);
         assert!(header_names(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_header_vigil_sets_present_twice_is_found_in_any_spelling() {
+        let present = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let configured = ["x-vigil-user", "x-vigil-email"];
+        assert_eq!(repeated_header(&configured, &present(&["x-vigil-user", "accept"])), None);
+        assert_eq!(repeated_header(&configured, &present(&["x-vigil-user", "X-Vigil-User"])), Some("x-vigil-user"));
+        assert_eq!(repeated_header(&configured, &present(&["x_vigil_email", "x-vigil-email"])), Some("x-vigil-email"));
+        assert_eq!(repeated_header(&configured, &present(&["x-vigil-users", "x-vigil-user"])), None);
     }
 }

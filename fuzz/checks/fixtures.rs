@@ -194,6 +194,22 @@ pub fn idp_sign(which: usize, claims: &Value) -> String {
     }
 }
 
+/// `idp_sign` with header `typ` "logout+jwt", as IdPs type logout tokens.
+pub fn idp_sign_logout(which: usize, claims: &Value) -> String {
+    match which % IDP_SIGNERS.len() {
+        0 => vigil::login::test_signing::sign_ed25519_typed(ED_IDP_PEM, "ed-idp", "logout+jwt", claims)
+            .expect("ed25519 idp signature"),
+        _ => {
+            let key = ES256KeyPair::from_pem(ES_IDP_PEM)
+                .expect("es256 idp key")
+                .with_key_id("es-idp");
+            let claims = vigil::login::test_signing::as_is(claims).expect("claims object");
+            let header = vigil::login::test_signing::logout_header("logout+jwt");
+            key.sign_with_options(claims, &header).expect("es256 idp signature")
+        }
+    }
+}
+
 /// `header.claims.signature` with the given JSON texts, unsigned parts
 /// base64url-encoded as-is (forged tokens).
 pub fn raw_jwt(header: &str, claims: &str, signature: &[u8]) -> String {

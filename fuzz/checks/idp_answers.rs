@@ -24,7 +24,9 @@
 
 use serde_json::{json, Map, Value};
 use vigil::config::endpoint::HttpUrl;
-use vigil::login::backchannel::{backchannel_logout, BACKCHANNEL_EVENT, MAX_LOGOUT_TOKEN_AGE_NS};
+use vigil::login::backchannel::{
+    backchannel_logout, LoggedOut, BACKCHANNEL_EVENT, MAX_LOGOUT_TOKEN_AGE_NS,
+};
 use vigil::login::id_token::{validate_id_token, IdTokenCheck};
 use vigil::login::idp_jwt::verify_signature;
 use vigil::login::jwks::{filter_jwks, JwkSet, MAX_KEYS};
@@ -39,7 +41,7 @@ use vigil::session::is_revoked;
 use vigil::store::{MemoryStore, SharedStore};
 
 use super::fixtures::{
-    hs256_signature, idp_jwks_json, idp_keys, idp_sign, login_config, raw_jwt, CLIENT_ID,
+    hs256_signature, idp_jwks_json, idp_keys, idp_sign, idp_sign_logout, login_config, raw_jwt, CLIENT_ID,
     IDP_ISSUER, IDP_SIGNERS, NOW_NS, NOW_S, SEC,
 };
 use super::input::{Input, Output};
@@ -525,10 +527,9 @@ fn logout_token_valid(c: &Map<String, Value>) -> bool {
         .get("jti")
         .and_then(Value::as_str)
         .is_some_and(|j| !j.is_empty());
-    let sub_ok = c
-        .get("sub")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty() && s.len() <= 255);
+    // A sub (at most 255 bytes) and/or a sid: at least one, non-empty.
+    let sub = c.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let sub_ok = (sub.is_some() || non_empty(c, "sid")) && sub.is_none_or(|s| s.len() <= 255);
     c.get("iss").and_then(Value::as_str) == Some(IDP_ISSUER)
         && aud_ok(c)
         && iat_ok
@@ -537,6 +538,10 @@ fn logout_token_valid(c: &Map<String, Value>) -> bool {
         && !c.contains_key("nonce")
         && jti_ok
         && sub_ok
+}
+
+fn non_empty(c: &Map<String, Value>, name: &str) -> bool {
+    c.get(name).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
 }
 
 fn mutate(token: &str, input: &mut Input) -> String {
@@ -626,7 +631,7 @@ fn logout_token(input: &mut Input) {
     let signer = input.below(IDP_SIGNERS.len());
     let claims = idp_claims(input, true);
     let signed = claims.as_object().expect("claims object").clone();
-    let token = idp_sign(signer, &claims);
+    let token = idp_sign_logout(signer, &claims);
     let mutated = input.u8().is_multiple_of(3);
     let variant = if mutated {
         mutate(&token, input)
@@ -648,7 +653,7 @@ fn logout_token(input: &mut Input) {
         .and_then(Value::as_str)
         .unwrap_or_default();
     match &done.result {
-        Ok(sub) => {
+        Ok(logged_out) => {
             assert_eq!(done.reply.status, 200);
             assert_eq!(method, "POST");
             // What was accepted is a token that verifies, with valid claims.
@@ -661,11 +666,21 @@ fn logout_token(input: &mut Input) {
             let got =
                 verify_signature(&sent, idp_keys()).expect("an accepted logout token verifies");
             assert!(logout_token_valid(&got), "accepted {got:?}");
-            assert_eq!(got.get("sub").and_then(Value::as_str), Some(sub.as_str()));
-            assert!(
-                is_revoked(&store, cfg, sub, NOW_NS),
-                "accepted but not revoked"
-            );
+            match logged_out {
+                // No session is on file here, so a sid is never known: with a
+                // sub, the subject is revoked; with a sid alone, nothing ends.
+                LoggedOut::Subject(sub) => {
+                    assert_eq!(got.get("sub").and_then(Value::as_str), Some(sub.as_str()));
+                    assert!(
+                        is_revoked(&store, cfg, sub, NOW_NS),
+                        "accepted but not revoked"
+                    );
+                }
+                LoggedOut::Sessions { ended } => {
+                    assert_eq!(*ended, 0, "no session was on file");
+                    assert!(non_empty(&got, "sid") && !non_empty(&got, "sub"), "{got:?}");
+                }
+            }
             if sent == variant {
                 assert_eq!(&got, &signed, "a variant was accepted with other claims");
             }

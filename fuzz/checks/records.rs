@@ -177,6 +177,7 @@ fn session(input: &mut Input) -> Session {
         claims: bit(3).then(|| value(input, 0)).filter(|v| !v.is_null()),
         lease: bit(4).then(|| lease(input)),
         id_token: bit(5).then(|| input.text()),
+        idp_sid: bit(6).then(|| input.text()),
         seq: input.u64(),
     }
 }

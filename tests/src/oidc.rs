@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use vigil::login::pkce::s256_challenge;
-use vigil::login::test_signing::{ed25519_jwk, sign_ed25519};
+use vigil::login::test_signing::{ed25519_jwk, sign_ed25519, sign_ed25519_typed};
 
 pub const OIDC_ISSUER: &str = "https://idp.test";
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -159,6 +159,19 @@ impl ScriptedOidc {
         sign_with(&s.keys[s.current], claims)
     }
 
+    /// A logout token (header `typ` "logout+jwt"), signed with the current key.
+    pub fn sign_logout(&self, claims: &Value) -> String {
+        let s = self.lock();
+        sign_logout_with(&s.keys[s.current], claims)
+    }
+
+    /// A logout token signed with the key `kid`.
+    pub fn sign_logout_with_kid(&self, kid: &str, claims: &Value) -> String {
+        let s = self.lock();
+        let key = s.keys.iter().find(|k| k.kid == kid).unwrap_or_else(|| panic!("no key {kid}"));
+        sign_logout_with(key, claims)
+    }
+
     /// Sign with a key the JWKS does not publish (yet).
     pub fn sign_with_kid(&self, kid: &str, claims: &Value) -> String {
         let s = self.lock();
@@ -225,6 +238,10 @@ impl ScriptedOidc {
 
 fn sign_with(key: &SigningKey, claims: &Value) -> String {
     sign_ed25519(key.pem, &key.kid, claims).unwrap_or_else(|| panic!("signing with {}", key.kid))
+}
+
+fn sign_logout_with(key: &SigningKey, claims: &Value) -> String {
+    sign_ed25519_typed(key.pem, &key.kid, "logout+jwt", claims).unwrap_or_else(|| panic!("signing with {}", key.kid))
 }
 
 fn json_reply(status: u16, body: Value) -> CalloutReply {

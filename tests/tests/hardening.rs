@@ -469,5 +469,85 @@ fn a_login_whose_cookie_would_exceed_4_kib_fails_clearly_and_leaves_no_session()
     h.assert_no_trap();
 }
 
-#[allow(dead_code)]
-const _USED: (&str, &str) = (CLIENT_ID, BACKCHANNEL_EVENT);
+// ---- item 12: back-channel logout tokens ----------------------------------
+
+/// A logout token's claims at the proxy's time, with `patch` merged.
+fn logout_claims(h: &H, jti: &str, patch: Value) -> Value {
+    let now_s = h.sim.now_ns() / 1_000_000_000;
+    let claims = json!({
+        "iss": OIDC_ISSUER, "aud": CLIENT_ID, "iat": now_s, "exp": now_s + 120, "jti": jti,
+        "events": { BACKCHANNEL_EVENT: {} }
+    });
+    merge(claims, patch)
+}
+
+fn backchannel(h: &mut H, vm: usize, token: &str) -> Outcome {
+    h.run(
+        vm,
+        Request::post("/backchannel")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("logout_token={token}")),
+    )
+}
+
+#[test]
+fn a_logout_token_with_a_sid_ends_only_the_sessions_of_that_idp_session() {
+    let mut h = H::new(2, json!({}));
+    let mut login = |h: &mut H, sub: &str, sid: &str| {
+        let mut jar = Jar::default();
+        local(&h.login_with(0, sub, &mut jar, json!({ "sid": sid })), 302);
+        jar.get(COOKIE).or_else(|| jar.get("vigil_session")).map(str::to_string).expect("session cookie")
+    };
+    let laptop = login(&mut h, "alice", "idp-session-laptop");
+    let phone = login(&mut h, "alice", "idp-session-phone");
+    let bob = login(&mut h, "bob", "idp-session-bob");
+    // The IdP ends alice's laptop session: sub + sid.
+    let token = h.idp.sign_logout(&logout_claims(&h, "j1", json!({ "sub": "alice", "sid": "idp-session-laptop" })));
+    assert_eq!(backchannel(&mut h, 1, &token).status(), Some(200));
+    for vm in 0..2 {
+        assert_eq!(h.api(vm, &laptop).status(), Some(401), "vm {vm}: the laptop session ended");
+        assert!(h.api(vm, &phone).is_forwarded(), "vm {vm}: alice's phone session stays");
+        assert!(h.api(vm, &bob).is_forwarded(), "vm {vm}");
+    }
+    assert!(h.sim.logs_containing("ended 1 session(s) of one IdP session").len() == 1, "{}", h.sim.logs_text());
+    // A sid alone (no sub), as OpenID Back-Channel Logout allows.
+    let token = h.idp.sign_logout(&logout_claims(&h, "j2", json!({ "sid": "idp-session-phone" })));
+    assert_eq!(backchannel(&mut h, 0, &token).status(), Some(200));
+    assert_eq!(h.api(1, &phone).status(), Some(401));
+    assert!(h.api(1, &bob).is_forwarded());
+    // A sid no session on file carries, with a sub: every session of the sub
+    // ends, as without a sid (an IdP whose ID tokens name no sid).
+    let desk = login(&mut h, "alice", "idp-session-desk");
+    let token = h.idp.sign_logout(&logout_claims(&h, "j3", json!({ "sub": "alice", "sid": "unknown-to-vigil" })));
+    assert_eq!(backchannel(&mut h, 1, &token).status(), Some(200));
+    assert_eq!(h.api(0, &desk).status(), Some(401));
+    assert!(h.api(0, &bob).is_forwarded());
+    h.assert_no_trap();
+}
+
+#[test]
+fn logout_tokens_must_be_typed_logout_jwt_and_unexpired() {
+    let mut h = H::new(2, json!({}));
+    let mut jar = Jar::default();
+    let token = h.login(0, "alice", &mut jar);
+    let now_s = h.sim.now_ns() / 1_000_000_000;
+    let refused = [
+        // An ID token's typ: no other JWT of the IdP passes for a logout token.
+        h.idp.sign(&logout_claims(&h, "t1", json!({ "sub": "alice" }))),
+        // Expired (the leeway is 30 s), or an exp that is no number.
+        h.idp.sign_logout(&logout_claims(&h, "t2", json!({ "sub": "alice", "iat": now_s - 300, "exp": now_s - 60 }))),
+        h.idp.sign_logout(&logout_claims(&h, "t3", json!({ "sub": "alice", "exp": "tomorrow" }))),
+    ];
+    for (i, logout_token) in refused.iter().enumerate() {
+        let outcome = backchannel(&mut h, i % 2, logout_token);
+        let reply = local(&outcome, 400);
+        assert_eq!(error_code(reply), "invalid_logout_token", "case {i}: {}", reply.body_str());
+        assert!(h.api(1, &token).is_forwarded(), "case {i}: alice is still logged in");
+    }
+    assert!(local(&backchannel(&mut h, 0, &refused[0]), 400).body_str().contains("typ is not logout+jwt"));
+    // Typed and fresh: accepted.
+    let good = h.idp.sign_logout(&logout_claims(&h, "t4", json!({ "sub": "alice" })));
+    assert_eq!(backchannel(&mut h, 0, &good).status(), Some(200));
+    assert_eq!(h.api(1, &token).status(), Some(401));
+    h.assert_no_trap();
+}

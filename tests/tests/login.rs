@@ -217,7 +217,7 @@ fn redirect_callback_cookie_request_logout_and_backchannel_logout() {
     let token = h.login(3, "alice");
     assert!(h.api(0, &token).is_forwarded());
     let now_s = h.sim.now_ns() / 1_000_000_000;
-    let logout_token = h.idp.sign(&json!({
+    let logout_token = h.idp.sign_logout(&json!({
         "iss": OIDC_ISSUER, "aud": CLIENT_ID, "sub": "alice", "iat": now_s, "exp": now_s + 120,
         "jti": "jti-1", "events": { BACKCHANNEL_EVENT: {} }
     }));
@@ -396,7 +396,7 @@ fn a_new_kid_triggers_one_rate_limited_jwks_refetch() {
     assert_eq!(outcome.upstream_header("x-vigil-sub").as_deref(), Some("bob"));
     // Logout tokens are checked against the new key too.
     let now_s = h.sim.now_ns() / 1_000_000_000;
-    let logout_token = h.idp.sign_with_kid("key-2", &json!({
+    let logout_token = h.idp.sign_logout_with_kid("key-2", &json!({
         "iss": OIDC_ISSUER, "aud": CLIENT_ID, "sub": "bob", "iat": now_s, "jti": "j-rot", "events": { BACKCHANNEL_EVENT: {} }
     }));
     let outcome = h.run(0, Request::post("/backchannel").body(format!("logout_token={logout_token}")));
@@ -447,12 +447,12 @@ fn backchannel_logout_refuses_bad_requests() {
     let with = |patch: Value| merge(good.clone(), patch);
     let post = |h: &mut H, body: String| h.run(1, Request::post("/backchannel").header("content-type", "application/x-www-form-urlencoded").body(body));
     let cases = vec![
-        ("nonce", format!("logout_token={}", h.idp.sign(&with(json!({ "nonce": "n" }))))),
-        ("audience", format!("logout_token={}", h.idp.sign(&with(json!({ "aud": "other" }))))),
-        ("issuer", format!("logout_token={}", h.idp.sign(&with(json!({ "iss": "https://evil.test" }))))),
-        ("no event", format!("logout_token={}", h.idp.sign(&with(json!({ "events": [] }))))),
-        ("sid only", format!("logout_token={}", h.idp.sign(&with(json!({ "sub": null, "sid": "s1" }))))),
-        ("old", format!("logout_token={}", h.idp.sign(&with(json!({ "iat": now_s - 3600 }))))),
+        ("nonce", format!("logout_token={}", h.idp.sign_logout(&with(json!({ "nonce": "n" }))))),
+        ("audience", format!("logout_token={}", h.idp.sign_logout(&with(json!({ "aud": "other" }))))),
+        ("issuer", format!("logout_token={}", h.idp.sign_logout(&with(json!({ "iss": "https://evil.test" }))))),
+        ("no event", format!("logout_token={}", h.idp.sign_logout(&with(json!({ "events": [] }))))),
+        ("typ JWT (an ID token's)", format!("logout_token={}", h.idp.sign(&good))),
+        ("old", format!("logout_token={}", h.idp.sign_logout(&with(json!({ "iat": now_s - 3600 }))))),
         ("no token", "other=1".to_string()),
         ("garbage", "logout_token=a.b.c".to_string()),
     ];
@@ -460,19 +460,23 @@ fn backchannel_logout_refuses_bad_requests() {
         let outcome = post(&mut h, body);
         assert_eq!(outcome.status(), Some(400), "{what}: {outcome:?}");
     }
+    // A sid alone that no session on file carries: nothing to end, 200 (alice stays).
+    let sid_only = format!("logout_token={}", h.idp.sign_logout(&with(json!({ "sub": null, "sid": "s1", "jti": "j-sid" }))));
+    assert_eq!(post(&mut h, sid_only).status(), Some(200));
+    assert!(h.api(0, &token).is_forwarded());
     // No body at all, a GET, a body over 32 KiB.
     assert_eq!(h.run(1, Request::post("/backchannel")).status(), Some(400));
     assert_eq!(h.run(1, Request::get("/backchannel")).status(), Some(405));
     let outcome = post(&mut h, format!("logout_token={}", "a".repeat(40 * 1024)));
     assert_eq!(outcome.status(), Some(413), "{outcome:?}");
     // The body may arrive in several chunks.
-    let body = format!("logout_token={}", h.idp.sign(&good));
+    let body = format!("logout_token={}", h.idp.sign_logout(&good));
     let (a, b) = body.split_at(body.len() / 2);
     let request = Request::post("/backchannel").body(a.as_bytes().to_vec()).body(b.as_bytes().to_vec());
     assert_eq!(h.run(0, request).status(), Some(200));
     assert!(h.api(0, &token).status() == Some(401));
     // A logout token signed with a key the JWKS lacks.
-    let other = h.idp.sign_with_kid("key-2", &with(json!({ "jti": "j2" })));
+    let other = h.idp.sign_logout_with_kid("key-2", &with(json!({ "jti": "j2" })));
     assert_eq!(post(&mut h, format!("logout_token={other}")).status(), Some(400));
     assert!(h.sim.traps().is_empty(), "{:?}", h.sim.traps());
 }

@@ -57,10 +57,11 @@ pub fn request_header_names() -> Vec<String> {
         .collect()
 }
 
-/// Remove every copy of a request header. ngx_wasm_module only hides a
-/// removed header from the filter and nginx still sends it upstream, so there
-/// a present header is blanked instead (replaced in place by an empty value):
-/// the nginx example's `proxy_set_header NAME $http_NAME;` lines then drop it.
+/// Remove a request header. On nginx a removed header is still sent: there
+/// it is blanked instead (replaced by an empty value in place), and the
+/// example's `proxy_set_header NAME $http_NAME;` lines make nginx drop empty
+/// ones. ngx_wasm_module replaces only one copy reliably, so requests with two
+/// copies of a header vigil manages are refused up front (`Vm::request`).
 pub fn remove_request_header(name: &str) -> Result<(), Status> {
     if is_nginx() {
         if request_header(name).is_none() {
@@ -71,7 +72,7 @@ pub fn remove_request_header(name: &str) -> Result<(), Status> {
     hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)
 }
 
-/// Replace a request header (all copies) with one value.
+/// Replace a request header with one value.
 pub fn set_request_header(name: &str, value: &str) -> Result<(), Status> {
     hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value.as_bytes()))
 }

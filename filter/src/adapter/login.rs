@@ -183,7 +183,7 @@ impl LoginGlue {
     fn finish_backchannel(&mut self, cfg: &Config, method: &str, body: &[u8], now: u64) {
         let done = backchannel_logout(cfg, &self.vm.provider, &ProxyStore, method, body, now);
         match &done.result {
-            Ok(_) => log::info!("vigil: back-channel logout revoked a subject"),
+            Ok(done) => log::info!("vigil: back-channel logout {}", done.describe()),
             Err(e) => log::info!("vigil: back-channel logout refused ({}): {}", e.code(), e.reason()),
         }
         host::send_local(&done.reply);

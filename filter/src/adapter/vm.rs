@@ -165,6 +165,14 @@ impl Vm {
         let configured: Vec<&str> = identity.chain(self.cfg.session_headers.names()).collect();
         if !configured.is_empty() {
             let names = host::request_header_names();
+            // Two copies of a header vigil sets: refused. A client has no use
+            // for them, and ngx_wasm_module replaces or blanks only one copy,
+            // so nginx would send the other beside vigil's value.
+            if let Some(name) = crate::identity::repeated_header(&configured, &names) {
+                log::debug!("vigil: refused a request with two {name} headers");
+                send_reply(&Rejection::BadRequest("a header vigil sets appears more than once"));
+                return RequestAction::Replied;
+            }
             for name in crate::identity::spoofed_headers(configured.into_iter(), &names) {
                 let _ = host::remove_request_header(&name);
             }

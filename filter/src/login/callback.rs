@@ -24,8 +24,8 @@ use crate::revalidation::{
     classify_token_answer, classify_userinfo_answer, Class, FatalReason, IdpAnswer, TokenGrant,
 };
 use crate::session::{
-    create_login_session, mint_time_ns, session_key, update_session, Change, CreatedSession, NewSession,
-    SessionError,
+    create_login_session, mint_time_ns, session_key, update_session, Change, CreatedSession, LoginIds,
+    NewSession, SessionError,
 };
 use crate::store::SharedStore;
 use crate::token::{MintClaims, Signer};
@@ -350,7 +350,10 @@ impl Callback {
                 expires_ns,
                 claims: Some(claims),
             },
-            Some(raw_id_token),
+            LoginIds {
+                id_token: Some(raw_id_token),
+                idp_sid: id_token.sid,
+            },
             random,
             now_ns,
         )

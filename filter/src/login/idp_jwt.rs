@@ -27,6 +27,14 @@ pub enum JwtError {
 
 /// The claims of `token` once its signature checks out.
 pub fn verify_signature(token: &str, keys: &JwkSet) -> Result<Map<String, Value>, JwtError> {
+    verify_signed(token, keys).map(|(_, claims)| claims)
+}
+
+/// The header and the claims of `token` once its signature checks out.
+pub fn verify_signed(
+    token: &str,
+    keys: &JwkSet,
+) -> Result<(Map<String, Value>, Map<String, Value>), JwtError> {
     if token.len() > MAX_IDP_JWT_LEN {
         return Err(JwtError::Malformed);
     }
@@ -70,7 +78,7 @@ pub fn verify_signature(token: &str, keys: &JwkSet) -> Result<Map<String, Value>
             .map(|_| ()),
     };
     checked.map_err(|_| JwtError::BadSignature)?;
-    decode(claims)
+    Ok((header, decode(claims)?))
 }
 
 fn decode(part: &str) -> Result<Map<String, Value>, JwtError> {

@@ -29,7 +29,7 @@ pub mod test_signing;
 #[cfg(test)]
 pub(crate) mod testkeys;
 
-pub use backchannel::{backchannel_logout, BackchannelDone};
+pub use backchannel::{backchannel_logout, BackchannelDone, LoggedOut};
 pub use callback::{Callback, CallbackDone, CallbackStep, LoggedIn, LoginContext};
 pub use error::LoginError;
 pub use idp_call::{IdpRequest, LoginCallKind};

@@ -2,7 +2,7 @@
 //! tests crate has no JWT library of its own). Not used by the filter: the
 //! release build drops it.
 
-use jwt_simple::prelude::{EdDSAKeyPairLike, Ed25519KeyPair, JWTClaims};
+use jwt_simple::prelude::{EdDSAKeyPairLike, Ed25519KeyPair, HeaderOptions, JWTClaims};
 use serde_json::{Map, Value};
 
 /// `claims` signed as-is (EdDSA, header `kid`); `None` for a bad key.
@@ -10,6 +10,22 @@ use serde_json::{Map, Value};
 pub fn sign_ed25519(private_pem: &str, kid: &str, claims: &Value) -> Option<String> {
     let key = Ed25519KeyPair::from_pem(private_pem).ok()?.with_key_id(kid);
     key.sign(as_is(claims)?).ok()
+}
+
+/// `claims` signed as-is with header `typ` (a logout token: "logout+jwt").
+#[doc(hidden)]
+pub fn sign_ed25519_typed(private_pem: &str, kid: &str, typ: &str, claims: &Value) -> Option<String> {
+    let key = Ed25519KeyPair::from_pem(private_pem).ok()?.with_key_id(kid);
+    key.sign_with_options(as_is(claims)?, &logout_header(typ)).ok()
+}
+
+/// Header options with `typ`.
+#[doc(hidden)]
+pub fn logout_header(typ: &str) -> HeaderOptions {
+    HeaderOptions {
+        signature_type: Some(typ.to_string()),
+        ..HeaderOptions::default()
+    }
 }
 
 /// `claims` as jwt-simple's claim set, every member verbatim (jwt-simple adds

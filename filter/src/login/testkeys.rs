@@ -39,8 +39,8 @@ DwIDAQAB
 -----END PUBLIC KEY-----";
 
 use jwt_simple::prelude::{
-    ECDSAP256KeyPairLike, ES256KeyPair, Ed25519KeyPair, EdDSAKeyPairLike, RS256KeyPair,
-    RSAKeyPairLike,
+    ECDSAP256KeyPairLike, ES256KeyPair, Ed25519KeyPair, EdDSAKeyPairLike, HeaderOptions,
+    RS256KeyPair, RSAKeyPairLike,
 };
 use serde_json::{json, Map, Value};
 
@@ -83,13 +83,28 @@ impl TestIdpKeys {
         JwkSet::from_values(&filter_jwks(self.jwks_json().as_bytes()).unwrap())
     }
 
-    /// Signs `claims` as-is with the key of `alg` ("ES256", "EdDSA", "RS256").
+    /// Signs `claims` as-is with the key of `alg` ("ES256", "EdDSA", "RS256"),
+    /// header `typ` "JWT" (as ID tokens).
     pub fn sign(&self, alg: &str, claims: &Value) -> String {
+        self.sign_typed(alg, None, claims)
+    }
+
+    /// A logout token: header `typ` "logout+jwt".
+    pub fn sign_logout(&self, alg: &str, claims: &Value) -> String {
+        self.sign_typed(alg, Some("logout+jwt"), claims)
+    }
+
+    /// `typ` `None`: jwt-simple's default, "JWT".
+    pub fn sign_typed(&self, alg: &str, typ: Option<&str>, claims: &Value) -> String {
         let jwt = super::test_signing::as_is(claims).unwrap();
+        let opts = HeaderOptions {
+            signature_type: typ.map(str::to_string),
+            ..HeaderOptions::default()
+        };
         match alg {
-            "ES256" => self.es.sign(jwt).unwrap(),
-            "EdDSA" => self.ed.sign(jwt).unwrap(),
-            _ => self.rs.sign(jwt).unwrap(),
+            "ES256" => self.es.sign_with_options(jwt, &opts).unwrap(),
+            "EdDSA" => self.ed.sign_with_options(jwt, &opts).unwrap(),
+            _ => self.rs.sign_with_options(jwt, &opts).unwrap(),
         }
     }
 }

@@ -17,8 +17,8 @@ pub use revocation::{
     is_revoked, mint_time_ns, revocation_cutoff, revoke_subject, RevocationBucket,
 };
 pub use slots::{
-    allocate_slot, create_login_session, create_session, format_sid, new_nonce, parse_sid, session_key, CreatedSession,
-    NewSession, SessionId, SlotChoice,
+    allocate_slot, create_login_session, create_session, format_sid, idp_sid_slots, new_nonce, parse_sid, session_key,
+    CreatedSession, LoginIds, NewSession, SessionId, SlotChoice, MAX_IDP_SID_LEN,
 };
 pub use update::{read_session, update_session, Change, SessionError, CAS_RETRIES};
 

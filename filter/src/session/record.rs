@@ -99,6 +99,12 @@ pub struct Session {
     /// was longer than `MAX_ID_TOKEN_LEN`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The IdP's session id (the login ID token's `sid`, at most
+    /// `MAX_IDP_SID_LEN` bytes): a back-channel logout naming it ends this
+    /// session. Kept when the session ends, so a later logout token for it
+    /// is known to be done. The slot is one of `idp_sid_slots(idp_sid)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_sid: Option<String>,
     /// Incremented by every finished revalidation (waiters compare it).
     pub seq: u64,
 }
@@ -222,6 +228,7 @@ pub(crate) fn sample_session(nonce: &str, sub: &str, now_ns: u64) -> Session {
         claims: Some(serde_json::json!({"sub": sub})),
         lease: None,
         id_token: None,
+        idp_sid: None,
         seq: 0,
     }
 }

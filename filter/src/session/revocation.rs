@@ -75,7 +75,7 @@ impl RevocationBucket {
 }
 
 /// FNV-1a, 64 bits: stable across builds and VMs (std's hasher is seeded).
-fn fnv1a64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })

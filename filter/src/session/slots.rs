@@ -68,6 +68,28 @@ pub fn new_nonce(random: &mut dyn FnMut() -> Option<u64>) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// Longest IdP session id kept in a session record; a longer one is not
+/// kept (that session is then reached through its `sub` only).
+pub const MAX_IDP_SID_LEN: usize = 255;
+
+/// The slots a session of IdP session `idp_sid` may occupy: `SLOT_PROBES`
+/// positions derived from the sid (FNV-1a seeding splitmix64), so a
+/// back-channel logout naming the sid finds its sessions by reading these
+/// few records, with no index to keep. A login with an IdP sid probes
+/// exactly these slots (taking a free one, or evicting as usual).
+pub fn idp_sid_slots(idp_sid: &str, max_sessions: u32) -> Vec<u32> {
+    let mut state = super::revocation::fnv1a64(idp_sid.as_bytes());
+    (0..SLOT_PROBES)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) % u64::from(max_sessions.max(1))) as u32
+        })
+        .collect()
+}
+
 /// Shared-data key of a slot's record.
 pub fn session_key(prefix: &str, slot: u32) -> String {
     format!("{prefix}s:{slot}")
@@ -178,16 +200,27 @@ pub fn create_session(
     random: &mut dyn FnMut() -> u64,
     now_ns: u64,
 ) -> Result<CreatedSession, SessionError> {
-    create_login_session(store, cfg, new, None, &mut || Some(random()), now_ns)
+    create_login_session(store, cfg, new, LoginIds::default(), &mut || Some(random()), now_ns)
+}
+
+/// What a login knows from the ID token besides the subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginIds {
+    /// The raw ID token, kept for `id_token_hint` (dropped when longer than
+    /// `MAX_ID_TOKEN_LEN`). Debug shows it: never log this type.
+    pub id_token: Option<String>,
+    /// The IdP's session id (`sid`), kept when at most `MAX_IDP_SID_LEN`.
+    pub idp_sid: Option<String>,
 }
 
 /// `create_session`, keeping the login's ID token for `id_token_hint` at
-/// logout (dropped when longer than `MAX_ID_TOKEN_LEN`).
+/// logout (dropped when longer than `MAX_ID_TOKEN_LEN`) and its IdP session
+/// id; with one, the slot is chosen among `idp_sid_slots`.
 pub fn create_login_session(
     store: &dyn SharedStore,
     cfg: &Config,
     new: NewSession,
-    id_token: Option<String>,
+    ids: LoginIds,
     random: &mut dyn FnMut() -> Option<u64>,
     now_ns: u64,
 ) -> Result<CreatedSession, SessionError> {
@@ -196,6 +229,8 @@ pub fn create_login_session(
     }
     let prefix = cfg.shared_data_prefix.as_str();
     let nonce = new_nonce(random).ok_or(SessionError::NoEntropy)?;
+    let idp_sid = ids.idp_sid.filter(|s| !s.is_empty() && s.len() <= MAX_IDP_SID_LEN);
+    let id_token = ids.id_token;
     let record = Session {
         v: RECORD_VERSION,
         nonce: nonce.clone(),
@@ -212,11 +247,19 @@ pub fn create_login_session(
         claims: new.claims,
         lease: None,
         id_token: id_token.filter(|t| t.len() <= super::record::MAX_ID_TOKEN_LEN),
+        idp_sid: idp_sid.clone(),
         seq: 0,
     };
     let bytes = record.encode().ok_or(SessionError::Encode)?;
     for _ in 0..CAS_RETRIES {
-        let choice = allocate_slot(store, prefix, cfg.max_sessions, random, now_ns)?;
+        let choice = match &idp_sid {
+            Some(sid) => {
+                let mut probes = idp_sid_slots(sid, cfg.max_sessions).into_iter();
+                let mut next = || probes.next().map(u64::from);
+                allocate_slot(store, prefix, cfg.max_sessions, &mut next, now_ns)?
+            }
+            None => allocate_slot(store, prefix, cfg.max_sessions, random, now_ns)?,
+        };
         let key = session_key(prefix, choice.slot);
         match store.set(&key, &bytes, choice.cas) {
             Ok(()) => {}
@@ -261,10 +304,11 @@ mod tests {
             claims: None,
         };
         let read = |slot| read_session(&store, &session_key("vigil:", slot)).unwrap().0.id_token;
-        let small = create_login_session(&store, &cfg, new.clone(), Some("a.b.c".into()), &mut random, 100).unwrap();
+        let ids = |t: &str| LoginIds { id_token: Some(t.to_string()), idp_sid: None };
+        let small = create_login_session(&store, &cfg, new.clone(), ids("a.b.c"), &mut random, 100).unwrap();
         assert_eq!(read(small.slot).as_deref(), Some("a.b.c"));
         let big = "x".repeat(crate::session::MAX_ID_TOKEN_LEN + 1);
-        let big = create_login_session(&store, &cfg, new, Some(big), &mut random, 100).unwrap();
+        let big = create_login_session(&store, &cfg, new, ids(&big), &mut random, 100).unwrap();
         assert_eq!(read(big.slot), None);
     }
 
@@ -286,11 +330,42 @@ mod tests {
                 words += 1;
                 (words <= fails_after).then_some(words as u64)
             };
-            let created = create_login_session(&store, &cfg, new.clone(), None, &mut flaky, 100);
+            let created = create_login_session(&store, &cfg, new.clone(), LoginIds::default(), &mut flaky, 100);
             assert_eq!(created, Err(SessionError::NoEntropy), "after {fails_after} words");
             words = 0;
         }
         assert_eq!(store.key_count(), 0, "nothing written");
+    }
+
+    #[test]
+    fn a_login_with_an_idp_sid_lands_in_one_of_its_slots() {
+        let cfg = test_config();
+        let store = MemoryStore::new();
+        let mut random = seq_entropy(9);
+        let new = NewSession {
+            sub: "alice".into(),
+            access_token: "at".into(),
+            access_expires_ns: 500,
+            refresh_token: None,
+            expires_ns: 1000,
+            claims: None,
+        };
+        let slots = idp_sid_slots("idp-session-1", cfg.max_sessions);
+        assert_eq!(slots.len(), SLOT_PROBES);
+        assert_eq!(slots, idp_sid_slots("idp-session-1", cfg.max_sessions), "stable");
+        assert_ne!(slots, idp_sid_slots("idp-session-2", cfg.max_sessions));
+        for _ in 0..3 {
+            let ids = LoginIds { id_token: None, idp_sid: Some("idp-session-1".into()) };
+            let created = create_login_session(&store, &cfg, new.clone(), ids, &mut random, 100).unwrap();
+            assert!(slots.contains(&created.slot), "{} not in {slots:?}", created.slot);
+            let (record, _) = read_session(&store, &session_key("vigil:", created.slot)).unwrap();
+            assert_eq!(record.idp_sid.as_deref(), Some("idp-session-1"));
+        }
+        // Too long to keep: a random slot, no sid on file.
+        let ids = LoginIds { id_token: None, idp_sid: Some("s".repeat(MAX_IDP_SID_LEN + 1)) };
+        let created = create_login_session(&store, &cfg, new, ids, &mut random, 100).unwrap();
+        let (record, _) = read_session(&store, &session_key("vigil:", created.slot)).unwrap();
+        assert_eq!(record.idp_sid, None);
     }
 
     #[test]

@@ -27,6 +27,12 @@ export function send(url, { method = 'GET', headers = {}, body, timeoutMs = 10_0
   });
 }
 
+// A request with its header lines exactly as given (repeated names included), on a fresh connection.
+export function sendRaw(url, lines, { method = 'GET', timeoutMs = 10_000 } = {}) {
+  const { host } = new URL(url);
+  return send(url, { method, timeoutMs, headers: [['host', host], ...lines].flat() });
+}
+
 export const withCookie = (value, headers = {}) => ({ ...JSON_ACCEPT, ...headers, cookie: `vigil_session=${value}` });
 export const withBearer = (value, headers = {}) => ({ ...JSON_ACCEPT, ...headers, authorization: `Bearer ${value}` });
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { startStack } from '../lib/stack.mjs';
 import { mustLogin, figure } from '../lib/session.mjs';
-import { send, burstOverWorkers, withCookie, withBearer, JSON_ACCEPT, PAGE_ACCEPT } from '../lib/http.mjs';
+import { send, sendRaw, burstOverWorkers, withCookie, withBearer, JSON_ACCEPT, PAGE_ACCEPT } from '../lib/http.mjs';
 import { CALLBACK_PATH, COOKIE_NAME, SESSION_HEADERS } from '../lib/config.mjs';
 
 describe('scenario 1: login, cookie, identity headers', () => {
@@ -72,6 +72,17 @@ describe('scenario 1: login, cookie, identity headers', () => {
       const validated = Number(seen[SESSION_HEADERS.validated_at]);
       assert.ok(validated >= loginStartS && validated <= Date.now() / 1000, `validated at ${validated}, login at ${loginStartS}`);
       assert.equal(Number(seen[SESSION_HEADERS.revalidate_at]), validated + 1);
+      assert.equal(seen.authorization, undefined, 'vigil\'s Bearer token never reaches the upstream');
+      assert.ok(!(seen.cookie ?? '').includes(session.token), 'the session cookie never reaches the upstream');
+    }
+
+    // Two copies of a header vigil sets are refused: nginx could not be made to drop the second one.
+    for (const name of ['x-user-sub', 'X-User-Sub']) {
+      const res = await sendRaw(`${proxy.url}/api/whoami`, [
+        ['cookie', `${COOKIE_NAME}=${session.token}`], ['accept', 'application/json'], ['x-user-sub', 'mallory'], [name, 'eve'],
+      ]);
+      assert.equal(res.status, 400, `${name}: ${res.status} ${res.body}`);
+      assert.equal(res.json?.error, 'invalid_request');
     }
   });
 
