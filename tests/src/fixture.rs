@@ -82,7 +82,13 @@ impl Fixture {
     }
 
     pub fn with(opts: Options) -> Fixture {
-        let config_json = nginx::config_for(opts.profile, merge(base_config(), opts.config_patch.clone()));
+        let mut config_json = nginx::config_for(opts.profile, merge(base_config(), opts.config_patch.clone()));
+        if opts.config_patch.get("nginx").is_some_and(Value::is_null) {
+            // `"nginx": null`: vigil's Envoy configuration, as it is, on the nginx profile.
+            if let Some(map) = config_json.as_object_mut() {
+                map.remove("nginx");
+            }
+        }
         let idp = ScriptedIdp::new();
         let sim = nginx::builder(Sim::builder(vigil_wasm()), opts.profile, &config_json, Cluster::scripted(idp.handler()))
             .workers(opts.workers)
@@ -91,6 +97,16 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("vigil did not start: {e:?}"));
         let cfg = parse_config(&config_json);
         Fixture { sim, idp, cfg, config_json, profile: opts.profile, seq: 0 }
+    }
+
+    /// What vigil's nginx control flow adds to a paused request's wait, at most: a call the root would chain
+    /// from a call response waits for the next tick, and a result reaches a paused request with its next wait
+    /// call: two poll intervals (none on Envoy).
+    pub fn nginx_slack(&self) -> Duration {
+        match self.profile {
+            Profile::Envoy => Duration::ZERO,
+            Profile::Nginx => self.cfg.poll_interval * 2,
+        }
     }
 
     /// Callouts to the IdP (on nginx, paused requests' wait calls left out).

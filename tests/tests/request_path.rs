@@ -2,7 +2,7 @@
 //! token gets a precise 401 and causes no IdP traffic; a good one passes with
 //! identity headers and spoofed copies stripped.
 
-use host_sim::{Outcome, Profile, Request};
+use host_sim::{Outcome, Request};
 use vigil_tests::on_both_profiles;
 use serde_json::json;
 use vigil_tests::fixture::{mint_with, user, Fixture, SECOND_NS};

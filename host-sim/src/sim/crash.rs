@@ -61,22 +61,21 @@ impl Sim {
         }
     }
 
-    /// Every worker crash so far (nginx profile), acknowledged or not.
+    /// The worker crashes (nginx profile) no test has taken yet.
     pub fn host_crashes(&self) -> Vec<HostCrash> {
         self.host_crashes.clone()
     }
 
-    /// The crashes so far, acknowledged: a test that expects crashes takes them, so that dropping the `Sim`
-    /// does not fail the test.
+    /// Takes the crashes so far: a test that expects crashes takes them, so that dropping the `Sim` does not
+    /// fail the test.
     pub fn take_host_crashes(&mut self) -> Vec<HostCrash> {
-        self.crashes_acknowledged = self.host_crashes.len();
-        self.host_crashes.clone()
+        std::mem::take(&mut self.host_crashes)
     }
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        let unseen = &self.host_crashes[self.crashes_acknowledged.min(self.host_crashes.len())..];
+        let unseen = &self.host_crashes;
         if self.cfg.panic_on_crash && !unseen.is_empty() && !std::thread::panicking() {
             let list: Vec<String> = unseen.iter().map(|c| format!("{} in {} ({}): {}", c.vm, c.hostcall, c.function, c.message)).collect();
             panic!(

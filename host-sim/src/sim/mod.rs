@@ -126,7 +126,6 @@ pub struct Sim {
     pub(crate) upstream_out: Vec<(StreamId, UpstreamRequest)>,
     pub(crate) finished: Vec<StreamId>,
     pub(crate) host_crashes: Vec<crate::types::HostCrash>,
-    pub(crate) crashes_acknowledged: usize,
     /// A start sequence is running (a crash then leaves the worker down instead of respawning it).
     pub(crate) starting: bool,
 }

@@ -64,7 +64,6 @@ impl Sim {
             upstream_out: Vec::new(),
             finished: Vec::new(),
             host_crashes: Vec::new(),
-            crashes_acknowledged: 0,
             starting: false,
         };
         if sim.cfg.profile == Profile::Nginx {
