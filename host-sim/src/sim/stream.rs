@@ -180,6 +180,15 @@ impl Sim {
             let at = pairs.iter().take_while(|(k, _)| k.starts_with(':')).count();
             pairs.insert(at, ("host".to_string(), state.request.authority.clone()));
         }
+        let framed = pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding"));
+        let body_len: usize = state.request.body_chunks.iter().map(Vec::len).sum();
+        if state.nginx && !framed && body_len > 0 {
+            // An HTTP/1.1 client frames its body: one chunk as Content-Length, several as chunked.
+            match state.request.body_chunks.len() {
+                1 => pairs.push(("content-length".to_string(), body_len.to_string())),
+                _ => pairs.push(("transfer-encoding".to_string(), "chunked".to_string())),
+            }
+        }
         let mut headers = HeaderMap::from_pairs(pairs);
         if state.nginx {
             ngx_headers::init_request(&mut headers);
