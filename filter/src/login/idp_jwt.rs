@@ -30,11 +30,11 @@ pub fn verify_signature(token: &str, keys: &JwkSet) -> Result<Map<String, Value>
     verify_signed(token, keys).map(|(_, claims)| claims)
 }
 
+/// A JWT's header or claims, as JSON members.
+pub type JsonObject = Map<String, Value>;
+
 /// The header and the claims of `token` once its signature checks out.
-pub fn verify_signed(
-    token: &str,
-    keys: &JwkSet,
-) -> Result<(Map<String, Value>, Map<String, Value>), JwtError> {
+pub fn verify_signed(token: &str, keys: &JwkSet) -> Result<(JsonObject, JsonObject), JwtError> {
     if token.len() > MAX_IDP_JWT_LEN {
         return Err(JwtError::Malformed);
     }
