@@ -11,6 +11,8 @@ pub struct Request {
     pub authority: String,
     pub scheme: String,
     pub headers: Vec<(String, String)>,
+    /// Headers whose values are arbitrary bytes (not UTF-8, say), after `headers`.
+    pub raw_headers: Vec<(String, Vec<u8>)>,
     /// Body chunks as they arrive (one chunk per `.body()` call).
     pub body_chunks: Vec<Vec<u8>>,
     pub trailers: Vec<(String, String)>,
@@ -26,6 +28,7 @@ impl Request {
             authority: "example.com".into(),
             scheme: "http".into(),
             headers: Vec::new(),
+            raw_headers: Vec::new(),
             body_chunks: Vec::new(),
             trailers: Vec::new(),
             upstream_reply: Reply::default(),
@@ -42,6 +45,12 @@ impl Request {
 
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// A header whose value is any bytes (a client may send bytes that are not UTF-8).
+    pub fn header_bytes(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.raw_headers.push((name.into(), value.into()));
         self
     }
 

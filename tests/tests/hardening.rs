@@ -493,7 +493,7 @@ fn backchannel(h: &mut H, vm: usize, token: &str) -> Outcome {
 #[test]
 fn a_logout_token_with_a_sid_ends_only_the_sessions_of_that_idp_session() {
     let mut h = H::new(2, json!({}));
-    let mut login = |h: &mut H, sub: &str, sid: &str| {
+    let login = |h: &mut H, sub: &str, sid: &str| {
         let mut jar = Jar::default();
         local(&h.login_with(0, sub, &mut jar, json!({ "sid": sid })), 302);
         jar.get(COOKIE).or_else(|| jar.get("vigil_session")).map(str::to_string).expect("session cookie")
@@ -549,5 +549,175 @@ fn logout_tokens_must_be_typed_logout_jwt_and_unexpired() {
     let good = h.idp.sign_logout(&logout_claims(&h, "t4", json!({ "sub": "alice" })));
     assert_eq!(backchannel(&mut h, 0, &good).status(), Some(200));
     assert_eq!(h.api(1, &token).status(), Some(401));
+    h.assert_no_trap();
+}
+
+// ---- bad input, by name: a precise 4xx or ignored, no trap, bounded memory ---
+
+/// Shared data's size, to check a flood of bad requests leaves no trace.
+fn footprint(sim: &Sim) -> (usize, usize) {
+    (sim.shared_data().key_count(), sim.shared_data().total_bytes())
+}
+
+#[test]
+fn tokens_of_64_kib_are_refused_everywhere() {
+    let big = "a".repeat(64 * 1024);
+    let mut f = Fixture::new(json!({}));
+    let before = footprint(&f.sim);
+    for request in [
+        Request::get("/api").header("authorization", format!("Bearer {big}")),
+        Request::get("/api").header("cookie", format!("vigil_session={big}")),
+        Request::get("/api").header("authorization", format!("Bearer {big}.{big}.{big}")),
+    ] {
+        let s = f.sim.send(0, request);
+        let outcome = f.sim.outcome(s);
+        let reply = local(&outcome, 401);
+        assert_eq!(error_code(reply), "invalid_token", "{}", reply.body_str());
+    }
+    assert_eq!(footprint(&f.sim), before, "nothing stored");
+    assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
+    // With login: a 64 KiB state cookie at the callback, session cookie at the
+    // logout, logout token at the back-channel path.
+    let mut h = H::new(2, json!({}));
+    let before = footprint(&h.sim);
+    let outcome = h.run(0, Request::get(format!("{CALLBACK}?code=c&state=s")).header("cookie", format!("{STATE_COOKIE}={big}")));
+    assert!(local(&outcome, 400).body_str().contains("invalid_state"));
+    let outcome = h.run(1, Request::post("/logout").header("sec-fetch-site", "same-origin").header("cookie", format!("{COOKIE}={big}")));
+    assert_eq!(outcome.status(), Some(302), "nothing to end: the cookie is cleared and the browser sent on");
+    let outcome = backchannel(&mut h, 0, &big);
+    assert_eq!(outcome.status(), Some(413), "over the 32 KiB body bound");
+    let outcome = backchannel(&mut h, 1, &"a".repeat(20 * 1024));
+    assert!(local(&outcome, 400).body_str().contains("invalid_logout_token"));
+    assert_eq!(footprint(&h.sim), before, "nothing stored");
+    h.assert_no_trap();
+}
+
+#[test]
+fn a_thousand_request_headers_are_ignored_and_a_thousand_spoofs_go_nowhere() {
+    let mut f = Fixture::new(json!({}));
+    let login = f.login(user("alice"));
+    let before = footprint(&f.sim);
+    let mut request = Request::get("/api").header("authorization", format!("Bearer {}", login.token));
+    for i in 0..1000 {
+        request = request.header(format!("x-h-{i}"), format!("v{i}"));
+    }
+    let s = f.sim.send(1, request);
+    let outcome = f.sim.outcome(s);
+    let upstream = outcome.upstream_request().unwrap_or_else(|| panic!("not forwarded: {:?}", outcome.status())).clone();
+    assert_eq!(upstream.header_values("x-h-999"), ["v999"], "the application's headers pass untouched");
+    assert_eq!(upstream.header_values("x-vigil-sub"), ["alice"]);
+    // A thousand copies of a spoofed identity header (and its variants): a
+    // precise 400, or forwarded with none of them; never a trap.
+    let mut request = Request::get("/api").header("authorization", format!("Bearer {}", login.token));
+    for i in 0..1000 {
+        request = request.header(if i % 2 == 0 { "x-vigil-sub" } else { "x_vigil_sub" }, "admin");
+    }
+    let s = f.sim.send(2, request);
+    let outcome = f.sim.outcome(s);
+    match &outcome {
+        Outcome::LocalReply(reply) => {
+            assert_eq!(reply.status, 400, "{}", reply.body_str());
+            assert_eq!(error_code(reply), "invalid_request");
+        }
+        other => {
+            let upstream = other.upstream_request().unwrap_or_else(|| panic!("{other:?}"));
+            assert_eq!(upstream.header_values("x-vigil-sub"), ["alice"]);
+            assert!(upstream.header_values("x_vigil_sub").is_empty());
+        }
+    }
+    assert_eq!(footprint(&f.sim), before, "nothing stored");
+    assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
+}
+
+#[test]
+fn header_values_that_are_not_utf8_never_trap() {
+    let junk: &[u8] = b"\xff\xfe\x80 Bearer \xc3\x28";
+    let mut f = Fixture::new(json!({}));
+    let login = f.login(user("alice"));
+    let before = footprint(&f.sim);
+    // As the token's carrier: refused like any malformed credential.
+    let s = f.sim.send(0, Request::get("/api").header_bytes("authorization", junk));
+    assert_eq!(error_code(local(&f.sim.outcome(s), 401)), "invalid_token");
+    let s = f.sim.send(1, Request::get("/api").header_bytes("cookie", [b"vigil_session=".as_slice(), junk].concat()));
+    assert_eq!(error_code(local(&f.sim.outcome(s), 401)), "invalid_token");
+    // Anywhere else: ignored; a spoofed identity header is still removed.
+    let s = f.sim.send(
+        2,
+        Request::get("/api")
+            .header("authorization", format!("Bearer {}", login.token))
+            .header_bytes("x_vigil_email", junk)
+            .header_bytes("x-application", junk),
+    );
+    let outcome = f.sim.outcome(s);
+    let upstream = outcome.upstream_request().unwrap_or_else(|| panic!("not forwarded: {outcome:?}")).clone();
+    assert_eq!(upstream.header_values("x-vigil-email"), ["alice@example.com"]);
+    assert!(upstream.header_values("x_vigil_email").is_empty());
+    assert_eq!(footprint(&f.sim), before);
+    assert!(f.sim.traps().is_empty(), "{:?}", f.sim.traps());
+    // With login: the headers the login endpoints read.
+    let mut h = H::new(2, json!({}));
+    let mut jar = Jar::default();
+    let token = h.login(0, "alice", &mut jar);
+    let outcome = h.run(0, Request::get("/app").header_bytes("accept", junk).header("cookie", format!("{COOKIE}={token}")));
+    assert!(outcome.is_forwarded(), "{outcome:?}");
+    let outcome = h.run(1, Request::post("/logout").header_bytes("origin", junk).header("cookie", format!("{COOKIE}={token}")));
+    assert_eq!(local(&outcome, 403).status, 403, "an origin that is no origin: refused");
+    let outcome = h.run(0, Request::get(format!("{CALLBACK}?code=c&state=s")).header_bytes("cookie", [STATE_COOKIE.as_bytes(), b"=", junk].concat()));
+    assert!(local(&outcome, 400).body_str().contains("invalid_state"));
+    let outcome = h.run(1, Request::post("/backchannel").header_bytes("content-type", junk).body(junk.to_vec()));
+    assert_eq!(outcome.status(), Some(400));
+    assert!(h.api(1, &token).is_forwarded());
+    h.assert_no_trap();
+}
+
+#[test]
+fn duplicate_cookies_are_refused_not_guessed() {
+    let mut h = H::new(2, json!({}));
+    // Two login state cookies at the callback (one planted: login CSRF).
+    let mut jar = Jar::default();
+    let outcome = h.navigate(0, "/app", &mut jar);
+    let location = local(&outcome, 302).header("location").unwrap_or_default().to_string();
+    let query = location.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default();
+    let code = h.idp.authorize(&query, "alice", json!({}));
+    let state = param(&query, "state");
+    let path = format!("{CALLBACK}?code={code}&state={state}");
+    let mine = jar.header(&path);
+    let outcome = h.run(1, Request::get(&path).header("cookie", format!("{STATE_COOKIE}=planted; {mine}")));
+    assert!(local(&outcome, 400).body_str().contains("invalid_state"));
+    assert_eq!(h.sessions(), 0);
+    assert_eq!(h.idp.token_calls(), 0, "refused before the code is redeemed");
+    // Two session cookies: covered by a_request_carrying_two_session_cookies_is_refused_with_400.
+    h.assert_no_trap();
+}
+
+#[test]
+fn kids_with_path_or_quote_characters_are_unknown_keys() {
+    use jwt_simple::prelude::Ed25519KeyPair;
+    let kids = ["../../etc/passwd", "k1\"", "k1'; --", "%2e%2e%2f", "/jwks", "k1\\u0000", "\"k1\""];
+    // Downstream tokens: 401 unknown kid, nothing stored, no IdP call.
+    let mut f = Fixture::new(json!({}));
+    let now = f.now_ns();
+    let before = footprint(&f.sim);
+    for kid in kids {
+        let token = vigil_tests::fixture::mint_with(HS_SECRET, Some(kid), vigil_tests::ISSUER, vigil_tests::AUDIENCE, "alice", "1.AAAAAAAAAAAAAAAAAAAAAA", now, now / 1_000_000_000 + 60);
+        let outcome = f.get_outcome(0, &token);
+        let reply = local(&outcome, 401);
+        assert!(reply.body_str().contains("unknown kid"), "{kid}: {}", reply.body_str());
+    }
+    assert_eq!(f.sim.callouts().len(), 0);
+    assert_eq!(footprint(&f.sim), before);
+    // Logout tokens signed under such kids: refused, and the
+    // unknown kid asks for one rate-limited JWKS refetch, no more.
+    let mut h = H::new(2, json!({}));
+    let pem = Ed25519KeyPair::generate().to_pem();
+    let jwks_before = h.idp.jwks_calls();
+    for (i, kid) in kids.iter().enumerate() {
+        let claims = logout_claims(&h, &format!("kid-{i}"), json!({ "sub": "alice" }));
+        let token = vigil::login::test_signing::sign_ed25519_typed(&pem, kid, "logout+jwt", &claims).expect("signed");
+        let outcome = backchannel(&mut h, i % 2, &token);
+        assert!(local(&outcome, 400).body_str().contains("unknown key"), "{kid}");
+    }
+    h.sim.advance(Duration::from_secs(1));
+    assert!(h.idp.jwks_calls() <= jwks_before + 1, "{} JWKS fetches", h.idp.jwks_calls() - jwks_before);
     h.assert_no_trap();
 }

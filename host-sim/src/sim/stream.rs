@@ -190,6 +190,9 @@ impl Sim {
             }
         }
         let mut headers = HeaderMap::from_pairs(pairs);
+        for (name, value) in &state.request.raw_headers {
+            headers.add(name, value);
+        }
         if state.nginx {
             ngx_headers::init_request(&mut headers);
         }
