@@ -3,7 +3,7 @@
 //! gives it (the wait location, and `proxy_set_header NAME $http_NAME;` for every header vigil sets or
 //! blanks, so a blanked header is dropped as real nginx drops it).
 
-use host_sim::{CalloutReply, CalloutRequest, Cluster, Profile, Sim, SimBuilder};
+use host_sim::{CalloutReply, CalloutRequest, Cluster, Profile, ShmEviction, Sim, SimBuilder};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -63,8 +63,8 @@ fn vigil_headers(config: &Value) -> Vec<String> {
 }
 
 /// A sim for `config` (already `config_for(profile, ..)`) on `profile`, with the IdP behind `idp` and, on
-/// nginx, the example's wait location (a 504 after `poll_interval`, as `proxy_read_timeout` gives) and its
-/// `proxy_set_header` lines.
+/// nginx, the example's shared-data zone, wait location (a 504 after `poll_interval`, as `proxy_read_timeout`
+/// gives) and `proxy_set_header` lines.
 pub fn builder(builder: SimBuilder, profile: Profile, config: &Value, idp: Cluster) -> SimBuilder {
     let builder = builder.profile(profile).plugin_config(config.to_string()).cluster(idp_target(profile), idp);
     if profile == Profile::Envoy {
@@ -74,7 +74,8 @@ pub fn builder(builder: SimBuilder, profile: Profile, config: &Value, idp: Clust
     let wait = move |_: &CalloutRequest| {
         CalloutReply::ok(504).header("content-type", "text/html").body("<html>504 Gateway Time-out</html>\n").after(poll)
     };
-    let mut builder = builder.cluster(WAIT_UPSTREAM, Cluster::scripted(wait));
+    // The example's `shm_kv * 64m eviction=none;` (vigil's keys have no `ns/` prefix).
+    let mut builder = builder.cluster(WAIT_UPSTREAM, Cluster::scripted(wait)).shm_kv("*", Some(64 << 20), ShmEviction::None);
     for name in vigil_headers(config) {
         builder = builder.proxy_set_header(name.clone(), format!("$http_{}", name.replace('-', "_")));
     }
