@@ -77,6 +77,37 @@ pub fn set_request_header(name: &str, value: &str) -> Result<(), Status> {
     hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value.as_bytes()))
 }
 
+/// Every `cookie` line of the request, joined with "; " as one header (a
+/// client may split its cookies over several lines; HTTP/2 does), and how many
+/// lines there were. Lines that are not UTF-8 are skipped: they cannot carry
+/// vigil's (ASCII) cookies.
+pub fn request_cookies() -> (Option<String>, usize) {
+    let pairs = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+    let lines: Vec<String> = pairs
+        .into_iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("cookie"))
+        .filter_map(|(_, value)| String::from_utf8(value).ok())
+        .collect();
+    let count = lines.len();
+    ((count > 0).then(|| lines.join("; ")), count)
+}
+
+/// Replace every line of a request header by `value` (or by nothing). On
+/// nginx, which cannot replace more than one line reliably (its `Cookie` chain
+/// least of all), vigil refuses requests with repeated `cookie` lines up front
+/// (`Vm::request`): there is one line, replaced in place, and "nothing" is a
+/// blank line that the example's `proxy_set_header` drops.
+pub fn replace_all_request_lines(name: &str, value: Option<&str>) -> Result<(), Status> {
+    if is_nginx() {
+        return set_request_header(name, value.unwrap_or(""));
+    }
+    hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
+    match value {
+        Some(value) => hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value.as_bytes()),
+        None => Ok(()),
+    }
+}
+
 /// The shared data store as the pure logic sees it.
 pub struct ProxyStore;
 

@@ -163,19 +163,18 @@ impl Vm {
         // (any case, `_` for `-`: see `identity::spoofed_headers`).
         let identity = self.cfg.identity_headers.iter().map(|h| h.header.as_str());
         let configured: Vec<&str> = identity.chain(self.cfg.session_headers.names()).collect();
-        if !configured.is_empty() {
-            let names = host::request_header_names();
-            // Two copies of a header vigil sets: refused. A client has no use
-            // for them, and ngx_wasm_module replaces or blanks only one copy,
-            // so nginx would send the other beside vigil's value.
-            if let Some(name) = crate::identity::repeated_header(&configured, &names) {
-                log::debug!("vigil: refused a request with two {name} headers");
-                send_reply(&Rejection::BadRequest("a header vigil sets appears more than once"));
-                return RequestAction::Replied;
-            }
-            for name in crate::identity::spoofed_headers(configured.into_iter(), &names) {
-                let _ = host::remove_request_header(&name);
-            }
+        let names = host::request_header_names();
+        // Two copies of a header vigil sets, or cookies split over several
+        // lines on nginx: refused. A client has no use for them, and
+        // ngx_wasm_module replaces or blanks only one copy, so nginx would send
+        // the other beside vigil's value.
+        if let Some(name) = crate::identity::repeated_header(&configured, &names).or_else(|| repeated_cookie_lines(&names)) {
+            log::debug!("vigil: refused a request with two {name} headers");
+            send_reply(&Rejection::BadRequest("a header vigil sets appears more than once"));
+            return RequestAction::Replied;
+        }
+        for name in crate::identity::spoofed_headers(configured.into_iter(), &names) {
+            let _ = host::remove_request_header(&name);
         }
         // With login, the request is read once: routing and the reply to a
         // request without a session (redirect or 401) need it.
@@ -240,14 +239,13 @@ impl Vm {
     /// Token from the request, verified (cached per VM).
     fn verified_claims(&mut self, now: u64) -> Result<DownstreamClaims, Rejection> {
         let authorization = host::request_header(&self.cfg.downstream.header);
-        let cookie = host::request_header("cookie");
+        let (cookie, _) = host::request_cookies();
         let authorization = match authorization.as_deref().map(std::str::from_utf8) {
             Some(Err(_)) => return Err(Rejection::InvalidToken(TokenError::MalformedHeader.reason())),
             Some(Ok(value)) => Some(value),
             None => None,
         };
-        // A cookie header that is not UTF-8 cannot carry our (ASCII) token.
-        let cookie = cookie.as_deref().and_then(|c| std::str::from_utf8(c).ok());
+        let cookie = cookie.as_deref();
         let token = match extract_token(authorization, cookie, &self.cfg.downstream.cookie_name) {
             Ok(Some(token)) => token,
             Ok(None) => return Err(Rejection::InvalidToken("missing token")),
@@ -268,16 +266,14 @@ impl Vm {
         if host::request_header(&self.cfg.downstream.header).is_some() {
             let _ = host::remove_request_header(&self.cfg.downstream.header);
         }
-        if let Some(cookie) = host::request_header("cookie") {
-            let cookie = String::from_utf8_lossy(&cookie);
+        // Every cookie line counts: a session cookie in a second line must not
+        // slip past to the upstream.
+        if let (Some(cookie), lines) = host::request_cookies() {
             let names: Vec<&str> = self.own_cookies.iter().map(String::as_str).collect();
             match cookie_header_without(&cookie, &names) {
-                Some(kept) if kept != cookie => {
-                    let _ = host::set_request_header("cookie", &kept);
-                }
-                Some(_) => {}
-                None => {
-                    let _ = host::remove_request_header("cookie");
+                Some(kept) if kept == cookie && lines == 1 => {}
+                kept => {
+                    let _ = host::replace_all_request_lines("cookie", kept.as_deref());
                 }
             }
         }
@@ -644,6 +640,14 @@ impl Vm {
         };
         self.metrics.bump(counter);
     }
+}
+
+/// nginx: `Some("cookie")` when the request splits its cookies over several
+/// lines (RFC 6265 forbids it for HTTP/1.1; nginx joins HTTP/2's): nginx could
+/// not be made to forward vigil's filtered cookies alone (`host::replace_all_request_lines`).
+fn repeated_cookie_lines(names: &[String]) -> Option<&'static str> {
+    let lines = names.iter().filter(|n| n.eq_ignore_ascii_case("cookie")).count();
+    (host::is_nginx() && lines > 1).then_some("cookie")
 }
 
 fn waiter(context_id: u32, nonce: &str, sub: &str, seq_seen: u64, deadline_ns: u64) -> Waiter {
