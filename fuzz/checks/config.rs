@@ -254,15 +254,19 @@ fn rejected(error: &vigil::config::ConfigError, data: &[u8], value: Option<&Valu
         !text.contains(['\n', '\r']),
         "error is not one line: {text:?}"
     );
+    // The message writes control characters escaped, to stay on one line.
+    let esc = |s: &str| -> String {
+        s.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+    };
     let key = error.key();
     if key.is_empty() {
-        assert_eq!(text, format!("config: {}", error.problem()));
+        assert_eq!(text, format!("config: {}", esc(error.problem())));
         assert!(
             !matches!(value, Some(Value::Object(_))),
             "an object was refused without a key: {text}"
         );
     } else {
-        assert_eq!(text, format!("config key `{key}`: {}", error.problem()));
+        assert_eq!(text, format!("config key `{}`: {}", esc(key), esc(error.problem())));
         // It starts with a known top-level key or one of the document's
         // (whose name may itself hold a `.`: the path quotes it as written).
         let document_keys = value

@@ -43,12 +43,31 @@ impl ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// One line, always: a key or value quoted in the message may hold line
+    /// breaks or other control characters (the operator's JSON can), which are
+    /// written escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.key.is_empty() {
-            write!(f, "config: {}", self.problem)
+            write!(f, "config: {}", OneLine(&self.problem))
         } else {
-            write!(f, "config key `{}`: {}", self.key, self.problem)
+            write!(f, "config key `{}`: {}", OneLine(&self.key), OneLine(&self.problem))
         }
+    }
+}
+
+/// Text with its control characters escaped (`\n`, `\u{7}`).
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_debug())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
