@@ -64,6 +64,11 @@ struct Module {
     /// nginx: a `shm_queue` zone (repeatable).
     #[arg(long = "shm-queue")]
     shm_queues: Vec<String>,
+    /// Envoy: a request path whose route runs Envoy's buffer filter after the wasm filter, so the router opens
+    /// no upstream request before the whole request is in (repeatable; elsewhere it opens one as soon as the
+    /// headers go on, and a local reply then resets it).
+    #[arg(long = "buffered-path")]
+    buffered_paths: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -124,6 +129,7 @@ fn config(module: &Module, listen: SocketAddr, upstream: String) -> ServeConfig 
         wait_locations: module.wait_locations.clone(),
         proxy_set_headers: module.proxy_set_headers.clone(),
         shm_queues: module.shm_queues.clone(),
+        buffered_paths: module.buffered_paths.clone(),
     }
 }
 

@@ -13,6 +13,24 @@ pub enum RealResult {
 }
 
 /// Sends one request (`headers` may include pseudo-headers; they become the request line and Host).
+/// What Envoy's router does with a request it opened upstream as soon as the headers went on, when the
+/// filter then answers locally: the request head goes out (with the client's framing, no body), then the
+/// stream is reset. Errors are ignored: nobody waits for this request.
+pub fn send_head_then_reset(address: &str, request: &crate::http::Request) {
+    let Some(addr) = address.to_socket_addrs().ok().and_then(|mut a| a.next()) else { return };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else { return };
+    let mut head = format!("{} {} HTTP/1.1\r\nhost: {}\r\n", request.method, request.path, request.authority);
+    for (k, v) in &request.headers {
+        if k != "host" && k != "connection" {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
 pub fn send(address: &str, headers: &[(String, String)], body: &[u8], timeout: Option<Duration>) -> RealResult {
     let pseudo = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let method = pseudo(":method").unwrap_or("GET");

@@ -72,6 +72,9 @@ pub fn spawn(cfg: &ServeConfig, plugin_config: Vec<u8>, vm_config: Vec<u8>) -> R
     for name in &cfg.shm_queues {
         builder = builder.shm_queue(name.clone());
     }
+    for path in &cfg.buffered_paths {
+        builder = builder.buffered_path(path.clone());
+    }
     let (tx, rx) = mpsc::channel::<Command>();
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let upstream = cfg.upstream.clone();
@@ -115,6 +118,12 @@ pub fn spawn(cfg: &ServeConfig, plugin_config: Vec<u8>, vm_config: Vec<u8>) -> R
                 });
             }
             for stream in sim.take_finished() {
+                // Envoy's router opened this request upstream before the filter answered it: it goes out, reset.
+                if sim.upstream_opened_early(stream) {
+                    let request = sim.request_of(stream).clone();
+                    let upstream = upstream.clone();
+                    std::thread::spawn(move || realhttp::send_head_then_reset(&upstream, &request));
+                }
                 if let Some(respond) = waiting.remove(&stream) {
                     let _ = respond.send(sim.outcome(stream));
                 }

@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub proxy_set_headers: Vec<(String, String)>,
     /// nginx: `shm_queue` zones.
     pub shm_queues: Vec<String>,
+    /// Envoy: paths whose route has the buffer filter after the wasm filter (see `SimBuilder::buffered_path`).
+    pub buffered_paths: Vec<String>,
 }
 
 fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>> {

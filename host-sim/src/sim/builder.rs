@@ -45,6 +45,7 @@ impl SimBuilder {
                 retain_logs: true,
                 external_upstream: false,
                 proxy_set_headers: Vec::new(),
+                buffered_paths: Vec::new(),
                 real_targets: false,
                 panic_on_crash: true,
             },
@@ -74,6 +75,13 @@ impl SimBuilder {
 
     /// nginx profile: a `proxy_set_header NAME VALUE;` line of the location (VALUE: a literal or
     /// `$http_<name>`); what the upstream receives is assembled as nginx's proxy module does.
+    /// Envoy profile: a route with Envoy's buffer filter after the wasm filter (exact path, query ignored): the
+    /// router opens no upstream request for it before the whole request is in (see `Sim::upstream_opened_early`).
+    pub fn buffered_path(mut self, path: impl Into<String>) -> Self {
+        self.cfg.buffered_paths.push(path.into());
+        self
+    }
+
     pub fn proxy_set_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.cfg.proxy_set_headers.push(ProxySetHeader { name: name.into(), value: value.into() });
         self

@@ -82,6 +82,10 @@ pub(crate) struct SimConfig {
     pub echo_logs: bool,
     pub retain_logs: bool,
     pub external_upstream: bool,
+    /// Envoy: request paths whose headers Envoy's buffer filter (after the wasm filter, on that route) holds
+    /// back from the router until the whole request is in; elsewhere the router opens the upstream request as
+    /// soon as the headers continue, body or not.
+    pub buffered_paths: Vec<String>,
     /// nginx: the location's `proxy_set_header` lines.
     pub proxy_set_headers: Vec<crate::nginx::proxy::ProxySetHeader>,
     /// nginx: unnamed `host:port` callout targets are real addresses.

@@ -73,9 +73,22 @@ pub(crate) struct StreamState {
     pub pending_calls: u32,
     /// nginx: a local reply sent from `on_http_response_headers` (status, body).
     pub override_response: Option<(u16, Vec<u8>)>,
+    /// Envoy: the route holds the headers until the whole request is in (`SimConfig::buffered_paths`).
+    pub buffered: bool,
+    /// Envoy: the router opened the upstream request because the request headers went on while body or
+    /// trailers were still to come (whatever the filter does later, a local reply then resets it).
+    pub router_started: bool,
 }
 
 impl StreamState {
+    /// The request headers went on (Envoy): with body or trailers still to come and no buffer filter on the
+    /// route, the router opens the upstream request now.
+    fn note_headers_released(&mut self) {
+        if !self.nginx && !self.buffered && matches!(self.step, Step::RequestBody(_) | Step::RequestTrailers) {
+            self.router_started = true;
+        }
+    }
+
     pub(crate) fn on_deferred(&mut self, action: Deferred) {
         if matches!(self.step, Step::Log | Step::Done) {
             return;
@@ -87,6 +100,9 @@ impl StreamState {
             Deferred::Continue(_, kind) => {
                 if self.waiting == Some(kind) {
                     self.waiting = None;
+                    if kind == StreamKind::Request {
+                        self.note_headers_released();
+                    }
                 } else {
                     self.early_continue = Some(kind);
                 }
@@ -161,7 +177,11 @@ impl Sim {
             nginx: self.cfg.profile == Profile::Nginx,
             pending_calls: 0,
             override_response: None,
+            buffered: false,
+            router_started: false,
         };
+        let path = state.request.path.split('?').next().unwrap_or_default();
+        state.buffered = self.cfg.buffered_paths.iter().any(|p| p == path);
         if failed {
             match self.cfg.policy {
                 FailurePolicy::FailOpen => state.bypass = true,
@@ -358,6 +378,9 @@ impl Sim {
         };
         self.streams[sid.0].step = next;
         self.after_action(sid, action, StreamKind::Request);
+        if self.streams[sid.0].waiting.is_none() {
+            self.streams[sid.0].note_headers_released();
+        }
     }
 
     /// nginx: `on_http_request_headers(n, false)`; next the body callback (if a body came) or the upstream.

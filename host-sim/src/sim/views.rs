@@ -147,6 +147,20 @@ impl Sim {
     }
 
     /// Streams that reached a final outcome since the last call.
+    /// Envoy: whether the router opened an upstream request for `stream` that never received the whole
+    /// request: the filter let the headers go on while body or trailers were still to come (no buffer filter
+    /// on the route, `SimBuilder::buffered_path`), then answered locally. Real Envoy sends those headers to the
+    /// upstream and resets the request.
+    pub fn upstream_opened_early(&self, stream: StreamId) -> bool {
+        let st = &self.streams[stream.0];
+        st.router_started && st.upstream_request.is_none()
+    }
+
+    /// The request a stream was started with, as the client sent it.
+    pub fn request_of(&self, stream: StreamId) -> &crate::http::Request {
+        &self.streams[stream.0].request
+    }
+
     pub fn take_finished(&mut self) -> Vec<StreamId> {
         std::mem::take(&mut self.finished)
     }

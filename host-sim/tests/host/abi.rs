@@ -110,3 +110,28 @@ fn request_trailers_follow_the_body_and_are_a_writable_map() {
     // With trailers the body's last chunk is not end_of_stream: the trailers end the request.
     assert_eq!(order, vec!["request_body size=3 eos=false", "request_trailers count=1 x-checksum=Some(\"c1\")"]);
 }
+
+/// Envoy's router opens the upstream request as soon as the request headers go on, body or not; a filter
+/// that then answers locally from the body callback resets a request the upstream already saw (checked in
+/// real Envoy 1.40: tests/e2e/scenarios/09-request-bodies.test.mjs). Envoy's buffer filter after the wasm
+/// filter on that route holds the headers back until the whole request is in, and no upstream request starts.
+#[test]
+fn the_router_opens_the_upstream_request_when_headers_go_on_unless_the_route_buffers() {
+    let mut sim = host_probe().build().unwrap();
+    let s = sim.send(0, Request::post("/body-local").body("hel").body("lo"));
+    assert_eq!(sim.outcome(s).reply().unwrap().status, 403);
+    assert!(sim.upstream_opened_early(s), "the headers went on before the body: the router started");
+
+    let mut sim = host_probe().buffered_path("/body-local").build().unwrap();
+    let s = sim.send(0, Request::post("/body-local?x=1").body("hel").body("lo"));
+    assert_eq!(sim.outcome(s).reply().unwrap().status, 403);
+    assert!(!sim.upstream_opened_early(s), "the buffer filter held the headers until the local reply");
+
+    // Nothing more to come (no body), or forwarded whole: no request was opened early and abandoned.
+    let mut sim = host_probe().build().unwrap();
+    let s = sim.send(0, Request::get("/local/403"));
+    assert!(!sim.upstream_opened_early(s));
+    let s = sim.send(0, Request::post("/body").body("hel").body("lo"));
+    assert_eq!(sim.outcome(s).upstream_request().unwrap().body, b"HELLO");
+    assert!(!sim.upstream_opened_early(s));
+}

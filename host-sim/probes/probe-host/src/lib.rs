@@ -520,6 +520,10 @@ impl HttpContext for Probe {
         if !eos {
             return Action::Pause;
         }
+        if self.path.starts_with("/body-local") {
+            // Headers went on; the whole body decides: a local reply (what vigil's back-channel path does).
+            return self.reply(403, "refused after the body");
+        }
         let body = self.get_http_request_body(0, size).unwrap_or_default();
         let upper = String::from_utf8_lossy(&body).to_uppercase();
         self.set_http_request_body(0, size, upper.as_bytes());
