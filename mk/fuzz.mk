@@ -2,14 +2,16 @@
 # live in fuzz/checks/; filter/tests/fuzz_corpus.rs replays fuzz/corpus/* and fuzz/regressions/* through
 # them on stable, as part of plain `cargo test` (so `make test` covers the corpora; it never fuzzes).
 #   make fuzz FUZZ_TARGET=records FUZZ_SECONDS=600   run one target (niced) from its corpus, then merge what
-#                                                    it found into fuzz/corpus/<target>, minimised
+#                                                    it found into fuzz/corpus/<target>, minimised to one input
+#                                                    per new coverage edge (-use_counters=0 keeps it small)
 #   make fuzz-all FUZZ_SECONDS=600                   every target, one after the other
 #   make fuzz-seeds                                  rewrite the hand-made seeds (fuzz/corpus/*/seed-*)
 #   make fuzz-replay                                 only the stable replay test
 # Targets: downstream_token cookies_headers config idp_answers records. Installs the nightly toolchain and
 # cargo-fuzz (into rustup's and cargo's homes) when missing. A crash is written to fuzz/artifacts/<target>/;
 # minimise it with `cargo +nightly fuzz tmin --fuzz-dir fuzz <target> <file>` and keep it in
-# fuzz/regressions/<target>/ (name it open-<what> until the filter is fixed).
+# fuzz/regressions/<target>/ (name it open-<what> until the filter is fixed). While a bug is open,
+# FUZZ_ARGS='-fork=1 -ignore_crashes=1' keeps fuzzing past it.
 
 FUZZ_TARGETS := downstream_token cookies_headers config idp_answers records
 FUZZ_TARGET ?= records
@@ -36,12 +38,16 @@ fuzz: fuzz-tools
 	@case " $(FUZZ_TARGETS) " in *" $(FUZZ_TARGET) "*) ;; *) \
 	  echo "error: FUZZ_TARGET must be one of: $(FUZZ_TARGETS)"; exit 1;; esac
 	@mkdir -p fuzz/corpus-work/$(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET)
+	@status=0; \
 	$(FUZZ_CARGO) run $(FUZZ_BUILD_FLAGS) $(FUZZ_TARGET) fuzz/corpus-work/$(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET) -- \
 	  -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=10 -print_final_stats=1 \
-	  $(if $(wildcard fuzz/dicts/$(FUZZ_TARGET).dict),-dict=fuzz/dicts/$(FUZZ_TARGET).dict) $(FUZZ_ARGS)
-	@cp -n fuzz/corpus-work/$(FUZZ_TARGET)/* fuzz/corpus/$(FUZZ_TARGET)/ 2>/dev/null || true
-	$(FUZZ_CARGO) cmin $(FUZZ_BUILD_FLAGS) $(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET) -- -max_len=$(FUZZ_MAX_LEN)
-	@echo "fuzz/corpus/$(FUZZ_TARGET): $$(ls fuzz/corpus/$(FUZZ_TARGET) | wc -l) files, $$(du -sk fuzz/corpus/$(FUZZ_TARGET) | cut -f1) KB"
+	  $(if $(wildcard fuzz/dicts/$(FUZZ_TARGET).dict),-dict=fuzz/dicts/$(FUZZ_TARGET).dict) $(FUZZ_ARGS) || status=$$?; \
+	cp -n fuzz/corpus-work/$(FUZZ_TARGET)/* fuzz/corpus/$(FUZZ_TARGET)/ 2>/dev/null; \
+	$(FUZZ_CARGO) cmin $(FUZZ_BUILD_FLAGS) $(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET) -- -max_len=$(FUZZ_MAX_LEN) -use_counters=0 \
+	  || exit $$?; \
+	echo "fuzz/corpus/$(FUZZ_TARGET): $$(ls fuzz/corpus/$(FUZZ_TARGET) | wc -l) files, $$(cat fuzz/corpus/$(FUZZ_TARGET)/* | wc -c) bytes"; \
+	if [ $$status -ne 0 ]; then echo "crashing inputs: fuzz/artifacts/$(FUZZ_TARGET)/"; fi; \
+	exit $$status
 
 fuzz-all: fuzz-tools
 	@for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz FUZZ_TARGET=$$t || exit 1; done
