@@ -23,7 +23,7 @@ use super::idp_call::{post_form, IdpRequest, LoginCallKind};
 use super::provider::Provider;
 use super::request::RequestView;
 use crate::config::Config;
-use crate::reply::LocalReply;
+use crate::reply::{escape_html, LocalReply};
 use crate::session::{parse_sid, session_key, update_session, Change, SessionState};
 use crate::store::SharedStore;
 use crate::token::{extract_token, Verifier};
@@ -208,20 +208,6 @@ fn confirmation_page(path: &str) -> LocalReply {
     }
 }
 
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn redirect(location: String, cookies: Vec<String>) -> LocalReply {
     let mut headers = vec![

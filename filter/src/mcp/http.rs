@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::reply::LocalReply;
+use crate::reply::{escape_html, LocalReply};
 
 /// Largest request body an endpoint reads (token, revocation, registration,
 /// consent form); a larger one gets 413 without being parsed.
@@ -304,22 +304,6 @@ pub(crate) fn error_page(status: u32, code: &'static str, reason: &'static str) 
     )
 }
 
-/// Text safe inside HTML element content and double-quoted attributes.
-pub(crate) fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// RFC 6749 §3.3 scope-token characters.
 pub(crate) fn is_scope_token(scope: &str) -> bool {
@@ -327,6 +311,18 @@ pub(crate) fn is_scope_token(scope: &str) -> bool {
         && scope
             .bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// The answer for a request to a form-`POST` endpoint that is not one: the
+/// CORS preflight, `405` for another method, `413` for a body over
+/// `MAX_BODY_LEN`; `None` for a `POST` to serve.
+pub(crate) fn refuse_unless_post(req: &McpRequest) -> Option<LocalReply> {
+    match req.method.as_str() {
+        "POST" if req.body.len() > MAX_BODY_LEN => Some(body_too_large()),
+        "POST" => None,
+        "OPTIONS" => Some(preflight("POST")),
+        _ => Some(method_not_allowed("POST")),
+    }
 }
 
 #[cfg(test)]

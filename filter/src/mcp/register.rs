@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::cimd::{grant_types, valid_name};
 use super::client::{dynamic_client_id, dynamic_client_secret, AuthMethod, Registration, MAX_CLIENT_ID_LEN, MAX_DYNAMIC_REDIRECT_URIS};
-use super::http::{body_too_large, json_reply, method_not_allowed, preflight, McpRequest, OAuthError, MAX_BODY_LEN};
+use super::http::{json_reply, refuse_unless_post, McpRequest, OAuthError};
 use super::keys::{b64, random_bytes};
 use super::redirect::check_redirect_uri;
 use super::McpContext;
@@ -33,13 +33,8 @@ pub(crate) fn register(
     random: &mut dyn FnMut() -> Option<u64>,
     now_ns: u64,
 ) -> LocalReply {
-    match req.method.as_str() {
-        "POST" => {}
-        "OPTIONS" => return preflight("POST"),
-        _ => return method_not_allowed("POST"),
-    }
-    if req.body.len() > MAX_BODY_LEN {
-        return body_too_large();
+    if let Some(refused) = refuse_unless_post(req) {
+        return refused;
     }
     match registration(ctx, req, random, now_ns) {
         Ok(reply) => reply,

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::mcp::client::{authenticate, lookup, ClientKind, Lookup};
+use crate::mcp::http::MAX_BODY_LEN;
 use crate::mcp::testing::{header, json, Harness, SECOND};
 
 fn register_json(h: &Harness, body: &Value) -> LocalReply {

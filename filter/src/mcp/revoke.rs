@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::client::authenticate;
 use super::family::{self, parse_refresh_token, FamilyId, REFRESH_PREFIX};
-use super::http::{body_too_large, method_not_allowed, preflight, single, McpRequest, OAuthError, MAX_BODY_LEN};
+use super::http::{refuse_unless_post, single, McpRequest, OAuthError};
 use super::keys::digest;
 use super::token::form_params;
 use super::McpContext;
@@ -18,13 +18,8 @@ use crate::reply::LocalReply;
 use crate::store::SharedStore;
 
 pub(crate) fn revoke(ctx: &McpContext, store: &dyn SharedStore, req: &McpRequest, now_ns: u64) -> LocalReply {
-    match req.method.as_str() {
-        "POST" => {}
-        "OPTIONS" => return preflight("POST"),
-        _ => return method_not_allowed("POST"),
-    }
-    if req.body.len() > MAX_BODY_LEN {
-        return body_too_large();
+    if let Some(refused) = refuse_unless_post(req) {
+        return refused;
     }
     match revoke_request(ctx, store, req, now_ns) {
         Ok(()) => LocalReply {

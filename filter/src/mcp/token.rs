@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::client::{authenticate, Authenticated};
 use super::code::{open_code, redeem, Redeemed};
 use super::family::{self, parse_refresh_token, refresh_token, FamilyId, NewFamily, Rotation};
-use super::http::{body_too_large, json_reply, method_not_allowed, parse_form, preflight, single, McpRequest, OAuthError, MAX_BODY_LEN};
+use super::http::{json_reply, parse_form, refuse_unless_post, single, McpRequest, OAuthError};
 use super::keys::{constant_time_eq, digest};
 use super::routes::find_resource;
 use super::{live_session, McpContext};
@@ -35,13 +35,8 @@ pub(crate) fn token(
     random: &mut dyn FnMut() -> Option<u64>,
     now_ns: u64,
 ) -> LocalReply {
-    match req.method.as_str() {
-        "POST" => {}
-        "OPTIONS" => return preflight("POST"),
-        _ => return method_not_allowed("POST"),
-    }
-    if req.body.len() > MAX_BODY_LEN {
-        return body_too_large();
+    if let Some(refused) = refuse_unless_post(req) {
+        return refused;
     }
     match grant(ctx, store, req, random, now_ns) {
         Ok(reply) => reply,
