@@ -268,11 +268,12 @@ fn rejected(error: &vigil::config::ConfigError, data: &[u8], value: Option<&Valu
     } else {
         assert_eq!(text, format!("config key `{}`: {}", esc(key), esc(error.problem())));
         // It starts with a known top-level key or one of the document's
-        // (whose name may itself hold a `.`: the path quotes it as written).
+        // (whose name may itself hold a `.`: the path quotes it as written;
+        // an empty key is written `""`).
         let document_keys = value
             .and_then(Value::as_object)
             .into_iter()
-            .flat_map(|o| o.keys().map(String::as_str));
+            .flat_map(|o| o.keys().map(|k| if k.is_empty() { "\"\"" } else { k.as_str() }));
         let names = |top: &str| {
             key.strip_prefix(top)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))

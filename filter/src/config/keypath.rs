@@ -53,7 +53,8 @@ impl PathError {
                     if !out.is_empty() {
                         out.push('.');
                     }
-                    out.push_str(key);
+                    // An empty key is written as `""`, so the error still names it.
+                    out.push_str(if key.is_empty() { "\"\"" } else { key });
                 }
                 Segment::Index(i) => out.push_str(&format!("[{i}]")),
             }

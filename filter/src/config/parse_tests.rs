@@ -972,3 +972,9 @@ fn prefixed_cookie_names_need_the_attributes_browsers_require() {
     let bad = error(&|v| v["login"]["state_cookie_name"] = json!("a b"));
     assert!(bad.contains("cookie name"), "{bad}");
 }
+
+#[test]
+fn an_empty_key_is_named_as_such() {
+    let line = error_of(|v| v[""] = json!(0));
+    assert!(line.starts_with("config key `\"\"`: unknown key"), "{line}");
+}
