@@ -24,6 +24,32 @@ pub const REVOCATION_PATH: &str = "/revoke";
 pub const AUTHORIZE_URL: &str = "https://idp.test/authorize";
 pub const END_SESSION_URL: &str = "https://idp.test/logout";
 
+/// The application vigil's login tests protect, and their login endpoints.
+pub const APP_HOST: &str = "app.test";
+pub const CALLBACK: &str = "/callback";
+/// The cookie names `login` defaults to (secure cookies, no domain, path `/`).
+pub const COOKIE: &str = "__Host-vigil_session";
+pub const STATE_COOKIE: &str = "__Host-vigil_session_login";
+pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// `base_config()` with vigil's own login against the scripted IdP (HS256
+/// signing key, `/logout`, `/backchannel`), then `patch` merged over it.
+pub fn login_config(patch: Value) -> Value {
+    let login = json!({
+        "idp": { "issuer": OIDC_ISSUER },
+        "login": {
+            "redirect_uri": format!("https://{APP_HOST}{CALLBACK}"),
+            "scopes": ["openid", "email", "offline_access"],
+            "signing_key": { "alg": "HS256", "secret": String::from_utf8_lossy(crate::HS_SECRET) },
+            "logout_path": "/logout",
+            "backchannel_logout_path": "/backchannel",
+            "post_logout_redirect_uri": format!("https://{APP_HOST}/bye"),
+            "token_claims": ["email"]
+        }
+    });
+    crate::merge(crate::merge(crate::base_config(), login), patch)
+}
+
 /// Two Ed25519 test keys (generated for these tests only).
 const KEY_1: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIFWDfVXOVumWCtRywcFYPxGIps/H/p67jbyTkewzTOC1\n-----END PRIVATE KEY-----\n";
 const KEY_2: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHSCdrlHFFDNWvPWd0rfZ5zADtBV3llUvekiggQizAZZ\n-----END PRIVATE KEY-----\n";

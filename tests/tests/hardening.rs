@@ -10,31 +10,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 use vigil_tests::fixture::{user, Fixture};
 use vigil_tests::idp::CLIENT_ID;
-use vigil_tests::oidc::{ScriptedOidc, AUTHORIZE_URL, END_SESSION_URL, OIDC_ISSUER};
-use vigil_tests::{base_config, merge, vigil_wasm, HS_SECRET, IDP_CLUSTER};
+use vigil_tests::oidc::{
+    login_config, ScriptedOidc, APP_HOST, AUTHORIZE_URL, BACKCHANNEL_EVENT, CALLBACK, COOKIE, END_SESSION_URL, OIDC_ISSUER,
+    STATE_COOKIE,
+};
+use vigil_tests::{merge, vigil_wasm, HS_SECRET, IDP_CLUSTER};
 
-const CALLBACK: &str = "/callback";
-const APP_HOST: &str = "app.test";
-/// The defaults with `login` (secure cookies, no domain, path `/`).
-const COOKIE: &str = "__Host-vigil_session";
-const STATE_COOKIE: &str = "__Host-vigil_session_login";
-const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-fn login_config(patch: Value) -> Value {
-    let login = json!({
-        "idp": { "issuer": OIDC_ISSUER },
-        "login": {
-            "redirect_uri": format!("https://{APP_HOST}{CALLBACK}"),
-            "scopes": ["openid", "email", "offline_access"],
-            "signing_key": { "alg": "HS256", "secret": String::from_utf8_lossy(HS_SECRET) },
-            "logout_path": "/logout",
-            "backchannel_logout_path": "/backchannel",
-            "post_logout_redirect_uri": format!("https://{APP_HOST}/bye"),
-            "token_claims": ["email"]
-        }
-    });
-    merge(merge(base_config(), login), patch)
-}
 
 /// A `Set-Cookie` value a browser would store: at most 4096 bytes (RFC 6265
 /// §6.1, Chrome's limit), RFC 6265bis §4.1.3 prefixes (`__Secure-` needs

@@ -10,30 +10,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 use vigil_tests::fixture::user;
 use vigil_tests::idp::CLIENT_ID;
-use vigil_tests::oidc::{ScriptedOidc, AUTHORIZE_URL, END_SESSION_URL, OIDC_ISSUER};
-use vigil_tests::{base_config, merge, nginx, on_both_profiles, vigil_wasm, HS_SECRET};
+use vigil_tests::oidc::{
+    login_config, ScriptedOidc, AUTHORIZE_URL, BACKCHANNEL_EVENT, CALLBACK, COOKIE, END_SESSION_URL, OIDC_ISSUER,
+    STATE_COOKIE,
+};
+use vigil_tests::{merge, nginx, on_both_profiles, vigil_wasm};
 
-const CALLBACK: &str = "/callback";
-/// The defaults with `login` (secure cookies, no domain, path `/`).
-const COOKIE: &str = "__Host-vigil_session";
-const STATE_COOKIE: &str = "__Host-vigil_session_login";
-const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-fn login_config(patch: Value) -> Value {
-    let login = json!({
-        "idp": { "issuer": OIDC_ISSUER },
-        "login": {
-            "redirect_uri": format!("https://app.test{CALLBACK}"),
-            "scopes": ["openid", "email", "offline_access"],
-            "signing_key": { "alg": "HS256", "secret": String::from_utf8_lossy(HS_SECRET) },
-            "logout_path": "/logout",
-            "backchannel_logout_path": "/backchannel",
-            "post_logout_redirect_uri": "https://app.test/bye",
-            "token_claims": ["email"]
-        }
-    });
-    merge(merge(base_config(), login), patch)
-}
 
 struct H {
     sim: Sim,
